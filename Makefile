@@ -1,0 +1,67 @@
+# Azaion pipeline: the commands a developer, CI and a newcomer use.
+#   make demo    run the end-to-end path on this machine (sets everything up)
+#   make test    set up, start RabbitMQ, run the whole test suite
+#   make setup   the development virtualenv (.venv) with every package; a no-op when up to date
+#   make lint    ruff
+#   make bench   every benchmark in bench/, results in bench/RESULTS.md
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYPROJECTS := $(wildcard shared/pyproject.toml services/*/pyproject.toml)
+PYTEST_ARGS ?=
+
+export AZAION_RUN_DIR ?= $(CURDIR)/.run
+# Ultralytics must never download or pip-install anything at run time.
+export YOLO_AUTOINSTALL := false
+export YOLO_OFFLINE := true
+
+.PHONY: help setup test lint format bench demo broker broker-stop lock clean
+
+help:
+	@sed -n '2,7p' Makefile | sed 's/^# *//'
+
+setup: $(STAMP)
+
+$(STAMP): constraints.txt requirements-dev.txt $(PYPROJECTS)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
+		{ echo "Python 3.11 is required (found $$($(PYTHON) --version)); set PYTHON=/path/to/python3.11"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3" "setuptools==84.2.1" "wheel==0.48.0"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements-dev.txt
+	@touch $@
+	@echo "setup: $(VENV) is ready"
+
+broker:
+	@scripts/rabbitmq.sh start
+
+broker-stop:
+	@scripts/rabbitmq.sh stop
+
+test: setup broker
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup broker
+	$(BIN)/python bench/run.py
+
+demo: setup broker
+	$(BIN)/python scripts/demo.py
+
+# Refresh constraints.txt from the current virtualenv (after changing a pyproject.toml).
+lock: setup
+	@{ sed -n '1,2p' constraints.txt; $(BIN)/python -m pip list --format=freeze --exclude-editable \
+		| grep -vE '^(pip|setuptools|wheel)=='; } > constraints.txt.new && mv constraints.txt.new constraints.txt
+
+clean: broker-stop
+	rm -rf $(VENV) .run .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,127 @@
+"""Crash-safe files: a file under its final name is always complete.
+
+Writes go to a temporary file in the same folder, are flushed and fsynced,
+then renamed over the final name, and the folder is fsynced so the rename
+itself survives power loss. Temporary files carry :data:`TEMP_SUFFIX` so that
+:func:`clean_temp_files` can remove leftovers of a crash at start.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+from azaion_shared.errors import AtomicWriteError
+
+TEMP_SUFFIX = ".azaion-tmp"
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Make the folder's entries (creates, renames, unlinks) durable."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_path_for(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+
+
+def atomic_write_bytes(path: str | Path, data: bytes | Iterable[bytes], *, sync_dir: bool = True) -> Path:
+    """Write ``data`` (bytes or an iterable of chunks) to ``path`` atomically and durably."""
+    path = Path(path)
+    tmp = temp_path_for(path)
+    try:
+        with open(tmp, "wb") as fh:
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                fh.write(data)
+            else:
+                for chunk in data:
+                    fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        if sync_dir:
+            fsync_dir(path.parent)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise AtomicWriteError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str, *, sync_dir: bool = True) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), sync_dir=sync_dir)
+
+
+def atomic_move(src: str | Path, dst: str | Path) -> None:
+    """Move ``src`` onto ``dst`` atomically (replacing it); both folders are fsynced.
+
+    Across filesystems the file is copied atomically to ``dst`` first and the
+    source removed only after the copy is durable.
+    """
+    src, dst = Path(src), Path(dst)
+    try:
+        os.replace(src, dst)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise AtomicWriteError(f"cannot move {src} to {dst}: {exc.strerror or exc}") from exc
+        _copy_then_unlink(src, dst)
+    try:
+        fsync_dir(dst.parent)
+        if src.parent != dst.parent:
+            fsync_dir(src.parent)
+    except OSError as exc:
+        raise AtomicWriteError(f"cannot sync folders after moving {src} to {dst}: {exc}") from exc
+
+
+def _copy_then_unlink(src: Path, dst: Path) -> None:
+    tmp = temp_path_for(dst)
+    try:
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, dst)
+        fsync_dir(dst.parent)
+        src.unlink()
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise AtomicWriteError(f"cannot move {src} to {dst} across filesystems: {exc}") from exc
+
+
+def move_pair(image_src: Path, label_src: Path, image_dst: Path, label_dst: Path) -> bool:
+    """Move an image/label pair; idempotent, so a replay after a crash finishes a half-done move.
+
+    Returns True when something was moved, False when neither source exists
+    (already moved, or never there). A missing label is tolerated: the image
+    still moves (an image with no boxes is a valid negative example).
+    """
+    moved = False
+    for src, dst in ((image_src, image_dst), (label_src, label_dst)):
+        if src.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            atomic_move(src, dst)
+            moved = True
+    return moved
+
+
+def clean_temp_files(folder: str | Path, recursive: bool = True) -> int:
+    """Remove temporary files a crash left behind; returns how many."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    pattern = f"**/.*{TEMP_SUFFIX}" if recursive else f".*{TEMP_SUFFIX}"
+    count = 0
+    for tmp in folder.glob(pattern):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            count += 1
+    return count

@@ -1,0 +1,116 @@
+"""Settings base for every service.
+
+Each service defines one subclass of :class:`AzaionSettings` and builds it in
+``main()`` with :func:`load_settings` (never at import time). Variables use the
+``AZAION_`` prefix and ``__`` for nesting, e.g. ``AZAION_RABBIT__HOST``.
+
+Secrets are :class:`~pydantic.SecretStr`. Outside ``AZAION_ENV=development`` a
+secret left at a placeholder value (``changethis``, ``guest``, ...) is refused,
+so a forgotten ``.env`` fails at start instead of running with a known password.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from azaion_shared.errors import ConfigError
+
+ENV_PREFIX = "AZAION_"
+NESTED_DELIMITER = "__"
+
+#: Values that mean "nobody set this secret". Compared case-insensitively.
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changethis", "changeme", "change-me", "change_me", "secret", "password", "guest", "admin", "xxx", "todo"}
+)
+
+Environment = Literal["development", "test", "production"]
+
+
+def is_placeholder(value: str) -> bool:
+    """True when ``value`` is an empty or well-known placeholder secret."""
+    return value.strip().lower() in PLACEHOLDER_SECRETS
+
+
+class RabbitSettings(BaseModel):
+    """Where the broker is: the stream protocol for annotations, AMQP for work queues."""
+
+    host: str = "localhost"
+    port: int = Field(5672, description="AMQP 0-9-1 port (work queues).")
+    stream_port: int = Field(5552, description="Stream protocol port (annotation stream).")
+    user: str = "guest"
+    password: SecretStr = SecretStr("guest")
+    vhost: str = "/"
+    stream: str = Field("azaion-annotations", description="Name of the annotation stream.")
+    frame_max: int = Field(
+        8 * 1024 * 1024,
+        description="Largest stream frame in bytes; the broker's stream.frame_max must be at least this.",
+    )
+
+    def amqp_url(self) -> str:
+        from urllib.parse import quote
+
+        vhost = quote(self.vhost, safe="")
+        return (
+            f"amqp://{quote(self.user, safe='')}:{quote(self.password.get_secret_value(), safe='')}"
+            f"@{self.host}:{self.port}/{vhost}"
+        )
+
+
+class AzaionSettings(BaseSettings):
+    """Fields every service has; subclass it and add your own."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,
+        extra="ignore",
+        validate_default=True,
+    )
+
+    env: Environment = Field("production", description="development relaxes the placeholder-secret check.")
+    root: Path = Field(Path("/azaion"), description="The data root (see DESIGN.md).")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_json: bool = Field(False, description="One JSON object per log line instead of readable text.")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> AzaionSettings:
+        if self.env == "development":
+            return self
+        bad = [name for name, value in _secret_fields(self, ENV_PREFIX) if is_placeholder(value)]
+        if bad:
+            raise ValueError(
+                f"placeholder secret in {', '.join(bad)} with AZAION_ENV={self.env}: "
+                "set a real value (or AZAION_ENV=development on a development machine)"
+            )
+        return self
+
+
+def _secret_fields(model: BaseModel, prefix: str):
+    """Yield (environment variable name, secret value) for every SecretStr, nested included."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        env_name = f"{prefix}{name.upper()}"
+        if isinstance(value, SecretStr):
+            yield env_name, value.get_secret_value()
+        elif isinstance(value, BaseModel):
+            yield from _secret_fields(value, env_name + NESTED_DELIMITER)
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S], **overrides) -> S:
+    """Build ``cls`` from the environment, turning validation errors into one readable ConfigError."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        prefix = cls.model_config.get("env_prefix", "")
+        lines = []
+        for err in exc.errors():
+            loc = NESTED_DELIMITER.join(str(p).upper() for p in err["loc"])
+            where = f"{prefix}{loc}" if loc else cls.__name__
+            lines.append(f"  {where}: {err['msg']}")
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from exc

@@ -1,0 +1,86 @@
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from azaion_shared.errors import ConfigError
+from azaion_shared.settings import AzaionSettings, RabbitSettings, is_placeholder, load_settings
+
+
+class ServiceSettings(AzaionSettings):
+    api_secret: SecretStr = SecretStr("changethis")
+    rabbit: RabbitSettings = RabbitSettings()
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("AZAION_"):
+            monkeypatch.delenv(key)
+
+
+def test_prefix_and_nesting(monkeypatch):
+    monkeypatch.setenv("AZAION_ENV", "development")
+    monkeypatch.setenv("AZAION_ROOT", "/tmp/x")
+    monkeypatch.setenv("AZAION_RABBIT__HOST", "broker")
+    monkeypatch.setenv("AZAION_RABBIT__STREAM_PORT", "6000")
+    settings = load_settings(ServiceSettings)
+    assert settings.root == Path("/tmp/x")
+    assert settings.rabbit.host == "broker"
+    assert settings.rabbit.stream_port == 6000
+
+
+def test_placeholder_secret_refused_outside_development(monkeypatch):
+    monkeypatch.setenv("AZAION_ENV", "production")
+    monkeypatch.setenv("AZAION_RABBIT__PASSWORD", "s3cret-enough-rabbit")
+    with pytest.raises(ConfigError) as info:
+        load_settings(ServiceSettings)
+    assert "AZAION_API_SECRET" in str(info.value)
+    assert "changethis" not in str(info.value)  # never echo a secret
+
+
+def test_nested_placeholder_is_named(monkeypatch):
+    monkeypatch.setenv("AZAION_ENV", "production")
+    monkeypatch.setenv("AZAION_API_SECRET", "a-real-secret-value")
+    with pytest.raises(ConfigError, match="AZAION_RABBIT__PASSWORD"):
+        load_settings(ServiceSettings)
+
+
+def test_real_secrets_accepted_and_hidden(monkeypatch):
+    monkeypatch.setenv("AZAION_ENV", "production")
+    monkeypatch.setenv("AZAION_API_SECRET", "a-real-secret-value")
+    monkeypatch.setenv("AZAION_RABBIT__PASSWORD", "another-real-one")
+    settings = load_settings(ServiceSettings)
+    assert settings.api_secret.get_secret_value() == "a-real-secret-value"
+    assert "a-real-secret-value" not in repr(settings)
+
+
+def test_development_allows_placeholders(monkeypatch):
+    monkeypatch.setenv("AZAION_ENV", "development")
+    assert load_settings(ServiceSettings).rabbit.password.get_secret_value() == "guest"
+
+
+def test_malformed_value_names_the_variable(monkeypatch):
+    monkeypatch.setenv("AZAION_ENV", "development")
+    monkeypatch.setenv("AZAION_RABBIT__PORT", "not-a-port")
+    with pytest.raises(ConfigError, match="AZAION_RABBIT__PORT"):
+        load_settings(ServiceSettings)
+
+
+def test_unknown_environment_refused(monkeypatch):
+    monkeypatch.setenv("AZAION_ENV", "staging-ish")
+    with pytest.raises(ConfigError, match="AZAION_ENV"):
+        load_settings(ServiceSettings)
+
+
+def test_is_placeholder():
+    assert is_placeholder(" ChangeThis ")
+    assert is_placeholder("")
+    assert not is_placeholder("x9!kq")
+
+
+def test_amqp_url_quotes_credentials():
+    rabbit = RabbitSettings(user="u@x", password=SecretStr("p/w:d"), vhost="/")
+    assert rabbit.amqp_url() == "amqp://u%40x:p%2Fw%3Ad@localhost:5672/%2F"
