@@ -1,0 +1,91 @@
+"""``python -m api``: serve the API, or manage its users.
+
+python -m api serve                       # listen on AZAION_API__HOST:AZAION_API__PORT
+python -m api users add EMAIL --role Device [--password-stdin]
+python -m api users list
+python -m api users remove EMAIL
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from api.users import Role
+from azaion_shared.errors import AzaionError
+from azaion_shared.logs import setup_logging
+from azaion_shared.settings import load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    roles = ", ".join(r.value for r in Role)
+    parser = argparse.ArgumentParser(
+        prog="python -m api",
+        description="Azaion api service: JWT login and the store for the small model parts. "
+        "Configured from AZAION_* variables (AZAION_API__JWT_SECRET, AZAION_API__DB_PATH, AZAION_ROOT, ...).",
+    )
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the HTTP server (the default)")
+    serve.add_argument("--host", help="override AZAION_API__HOST")
+    serve.add_argument("--port", type=int, help="override AZAION_API__PORT")
+    users = sub.add_parser("users", help="manage users").add_subparsers(dest="users_command", required=True)
+    add = users.add_parser("add", help=f"add a user with a role ({roles})")
+    add.add_argument("email")
+    add.add_argument("--role", required=True, help=roles)
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    users.add_parser("list", help="list users and roles")
+    remove = users.add_parser("remove", help="remove a user (their tokens stop working at once)")
+    remove.add_argument("email")
+    return parser
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if first != getpass.getpass("again: "):
+        raise SystemExit("error: the passwords differ")
+    return first
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from api.settings import ApiSettings
+    from api.users import UserStore
+
+    try:
+        settings = load_settings(ApiSettings)
+        setup_logging(settings.log_level, settings.log_json)
+        if args.command == "users":
+            store = UserStore(settings.db_file())
+            if args.users_command == "add":
+                role = Role.parse(args.role)
+                user = store.add(args.email, _read_password(args.password_stdin), role)
+                print(f"added {user.email} ({user.role.value})")
+            elif args.users_command == "list":
+                for user in store.list():
+                    print(f"{user.email}\t{user.role.value}\t{user.created_at}")
+            else:
+                store.remove(args.email)
+                print(f"removed {args.email}")
+            return 0
+        import uvicorn
+
+        from api.app import create_app
+
+        app = create_app(settings)
+        uvicorn.run(
+            app,
+            host=getattr(args, "host", None) or settings.api.host,
+            port=getattr(args, "port", None) or settings.api.port,
+            log_config=None,
+        )
+        return 0
+    except AzaionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""Errors of the api service (all are :class:`azaion_shared.AzaionError`)::
+
+ApiServiceError
+├── UserError       a user command that cannot be done (exists, unknown role, ...)
+└── ResourceError   a resource name or body that is refused
+"""
+
+from azaion_shared.errors import AzaionError
+
+
+class ApiServiceError(AzaionError):
+    """Base of the api service's errors."""
+
+
+class UserError(ApiServiceError):
+    """A user command that cannot be done."""
+
+
+class ResourceError(ApiServiceError):
+    """A resource name or body that is refused."""

@@ -1,0 +1,57 @@
+"""The resource store: one file per resource in a folder, written atomically."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from api.errors import ResourceError
+from azaion_shared.atomic import fsync_dir, temp_path_for
+
+MAX_NAME_LENGTH = 128
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_name(name: str) -> str:
+    """Resource names are plain file names: no folders, no hidden files, bounded length."""
+    if len(name) > MAX_NAME_LENGTH:
+        raise ResourceError(f"resource name longer than {MAX_NAME_LENGTH} characters")
+    if not NAME_RE.fullmatch(name):
+        raise ResourceError(f"invalid resource name {name[:60]!r}: use letters, digits, '.', '_' and '-'")
+    return name
+
+
+class TooLargeError(ResourceError):
+    pass
+
+
+class ResourceStore:
+    def __init__(self, folder: str | Path, max_bytes: int):
+        self.folder = Path(folder)
+        self.max_bytes = max_bytes
+
+    def path(self, name: str) -> Path:
+        return self.folder / check_name(name)
+
+    async def save(self, name: str, chunks: AsyncIterator[bytes]) -> int:
+        """Stream a body to disk; over ``max_bytes`` it is refused and nothing is kept."""
+        target = self.path(name)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = temp_path_for(target)
+        size = 0
+        try:
+            with open(tmp, "wb") as fh:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise TooLargeError(f"upload larger than the limit of {self.max_bytes} bytes")
+                    fh.write(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+            fsync_dir(self.folder)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return size

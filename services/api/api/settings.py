@@ -1,0 +1,56 @@
+"""The api service's settings (``AZAION_API__*`` and the common ``AZAION_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from azaion_shared.errors import ConfigError
+from azaion_shared.settings import AzaionSettings, is_placeholder
+
+MIN_SECRET_LENGTH = 32
+
+
+class ApiOptions(BaseModel):
+    host: str = Field("0.0.0.0", description="Address to listen on.")
+    port: int = Field(8000, description="Port to listen on.")
+    jwt_secret: SecretStr | None = Field(
+        None, description=f"HS256 signing secret, at least {MIN_SECRET_LENGTH} characters (required to serve)."
+    )
+    token_minutes: int = Field(30, ge=1, le=24 * 60, description="Token lifetime in minutes.")
+    db_path: Path | None = Field(None, description="SQLite file of users; default {root}/api/users.sqlite3.")
+    resources_dir: Path | None = Field(None, description="Where resources are stored; default {root}/api/resources.")
+    max_upload_mb: int = Field(64, ge=1, description="Largest accepted upload in MiB.")
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        if is_placeholder(value.get_secret_value()):
+            raise ValueError("is a placeholder; set a real secret")
+        if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_LENGTH} characters; generate one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        return value
+
+
+class ApiSettings(AzaionSettings):
+    api: ApiOptions = Field(default_factory=ApiOptions)
+
+    def jwt_secret(self) -> str:
+        if self.api.jwt_secret is None:
+            raise ConfigError(
+                f"AZAION_API__JWT_SECRET is not set: the api service needs a signing secret of at least "
+                f"{MIN_SECRET_LENGTH} characters"
+            )
+        return self.api.jwt_secret.get_secret_value()
+
+    def db_file(self) -> Path:
+        return self.api.db_path or self.root / "api" / "users.sqlite3"
+
+    def resources_folder(self) -> Path:
+        return self.api.resources_dir or self.root / "api" / "resources"

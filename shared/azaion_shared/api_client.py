@@ -1,0 +1,251 @@
+"""HTTP client of the api service: login, download and upload of resources.
+
+- One re-login on 401/403, serialized across threads: when several downloads
+  see an expired token at once, one logs in and the others reuse its token.
+- Retries with exponential back-off and full jitter on 5xx, 429, connection
+  errors and timeouts, bounded; then :class:`ApiError` says what failed and how often.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from pydantic import BaseModel, SecretStr
+
+from azaion_shared.atomic import atomic_write_bytes
+from azaion_shared.errors import AzaionError
+
+log = logging.getLogger(__name__)
+
+PROGRESS_MIN_BYTES = 1024 * 1024
+
+
+class ApiError(AzaionError):
+    """The api service could not be reached, or refused the request."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class ApiAuthError(ApiError):
+    """Wrong credentials, or a role that may not do this."""
+
+
+class ApiNotFoundError(ApiError):
+    """The resource does not exist on the server."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(max, base * 2^attempt)]."""
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+_RETRY_STATUSES = {429, 500, 502, 503, 504}
+
+
+class ApiClient:
+    """A thread-safe client; use it as a context manager or call :meth:`close`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        email: str,
+        password: str,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy = RetryPolicy(),
+        progress: bool = False,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self._email = email
+        self._password = password
+        self._retry = retry
+        self._progress = progress
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
+        self._token: str | None = None
+        self._login_lock = threading.Lock()
+        self.logins = 0  # how many times this client logged in (visible for tests and metrics)
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- authentication -------------------------------------------------------------------
+    def login(self) -> str:
+        with self._login_lock:
+            self._token = self._login_once()
+            return self._token
+
+    def _login_once(self) -> str:
+        response = self._send_with_retries(
+            "login", lambda: self._http.post("/login", json={"email": self._email, "password": self._password})
+        )
+        if response.status_code in (401, 403):
+            raise ApiAuthError(f"login refused for {self._email}: wrong email or password", response.status_code)
+        self._raise_for_status(response, "login")
+        self.logins += 1
+        try:
+            return response.json()["token"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ApiError(f"login answered without a token: {response.text[:200]!r}") from exc
+
+    def _current_token(self) -> str:
+        token = self._token
+        if token is None:
+            with self._login_lock:
+                if self._token is None:
+                    self._token = self._login_once()
+                token = self._token
+        return token
+
+    def _relogin(self, stale: str) -> str:
+        with self._login_lock:
+            if self._token == stale:  # nobody refreshed it meanwhile
+                self._token = self._login_once()
+            return self._token
+
+    # --- resources ------------------------------------------------------------------------
+    def download(self, name: str, dest: str | Path | None = None) -> bytes | Path:
+        """The resource's bytes, or written atomically to ``dest`` (then ``dest`` is returned)."""
+
+        def attempt(token: str) -> httpx.Response:
+            request = self._http.build_request("GET", f"/resources/{name}", headers=_auth(token))
+            response = self._http.send(request, stream=True)
+            if response.status_code != 200:
+                response.read()
+                response.close()
+                return response
+            try:
+                body = self._read_body(response, name)
+            finally:
+                response.close()
+            return httpx.Response(200, content=body, request=request)  # read in chunks, with progress
+
+        response = self._authorized(f"download of {name}", attempt)
+        if dest is None:
+            return response.content
+        return atomic_write_bytes(dest, response.content)
+
+    def upload(self, name: str, data: bytes | str | Path) -> None:
+        """Store a resource (bytes, or the contents of a file) under ``name``."""
+        if isinstance(data, (str, Path)):
+            data = Path(data).read_bytes()
+        headers = {"Content-Type": "application/octet-stream"}
+        self._authorized(
+            f"upload of {name}",
+            lambda token: self._http.put(f"/resources/{name}", content=data, headers={**headers, **_auth(token)}),
+        )
+
+    def _read_body(self, response: httpx.Response, name: str) -> bytes:
+        total = int(response.headers.get("content-length", 0) or 0)
+        chunks = []
+        bar = None
+        if self._progress and total >= PROGRESS_MIN_BYTES:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"download {name}", leave=False)
+        try:
+            for chunk in response.iter_bytes(1024 * 1024):
+                chunks.append(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+        finally:
+            if bar is not None:
+                bar.close()
+        return b"".join(chunks)
+
+    # --- the retry and re-login loop ------------------------------------------------------------
+    def _authorized(self, what: str, attempt: Callable[[str], httpx.Response]) -> httpx.Response:
+        token = self._current_token()
+        relogged = False
+        while True:
+            response = self._send_with_retries(what, lambda t=token: attempt(t))
+            if response.status_code in (401, 403) and not relogged:
+                relogged = True
+                log.info("%s: %s, logging in again once", what, response.status_code)
+                token = self._relogin(token)
+                continue
+            self._raise_for_status(response, what)
+            return response
+
+    def _send_with_retries(self, what: str, send: Callable[[], httpx.Response]) -> httpx.Response:
+        last: str = ""
+        for attempt in range(self._retry.attempts):
+            try:
+                response = send()
+            except httpx.TransportError as exc:  # connect/read/write errors, timeouts, dropped connections
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code not in _RETRY_STATUSES:
+                    return response
+                last = f"HTTP {response.status_code}"
+            if attempt + 1 < self._retry.attempts:
+                delay = self._retry.delay(attempt)
+                log.warning("%s failed (%s); retry %d in %.1f s", what, last, attempt + 1, delay)
+                time.sleep(delay)
+        raise ApiError(f"{what} at {self._http.base_url} gave up after {self._retry.attempts} attempts; last: {last}")
+
+    def _raise_for_status(self, response: httpx.Response, what: str) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        detail = _detail(response)
+        if status in (401, 403):
+            raise ApiAuthError(f"{what} refused ({status}) for {self._email}: {detail}", status)
+        if status == 404:
+            raise ApiNotFoundError(f"{what}: not found on {self._http.base_url}", status)
+        raise ApiError(f"{what} failed with HTTP {status}: {detail}", status)
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", response.text))[:300]
+    except (ValueError, AttributeError):
+        return response.text[:300]
+
+
+class ApiClientSettings(BaseModel):
+    """``AZAION_API_CLIENT__*``: how a trainer or an edge device reaches the api service."""
+
+    url: str = "http://localhost:8000"
+    email: str = ""
+    password: SecretStr = SecretStr("")
+    timeout: float = 30.0
+    attempts: int = 5
+
+    def client(self, progress: bool = False) -> ApiClient:
+        if not self.email:
+            from azaion_shared.errors import ConfigError
+
+            raise ConfigError("AZAION_API_CLIENT__EMAIL is not set: the api service needs a user to log in as")
+        return ApiClient(
+            self.url,
+            self.email,
+            self.password.get_secret_value(),
+            timeout=self.timeout,
+            retry=RetryPolicy(attempts=self.attempts),
+            progress=progress,
+        )
