@@ -71,6 +71,11 @@ start() {
   write_config
   log "starting node $RABBITMQ_NODENAME (AMQP $AMQP_PORT, stream $STREAM_PORT, state in $RUN_DIR)"
   rabbitmq-server -detached >/dev/null 2>&1 || true
+  # await_startup fails at once while the new node has not registered with epmd yet: wait for that first.
+  for _ in $(seq 1 300); do
+    rabbitmqctl -q -n "$RABBITMQ_NODENAME" ping >/dev/null 2>&1 && break
+    sleep 0.2
+  done
   rabbitmqctl -q -n "$RABBITMQ_NODENAME" await_startup --timeout 120 >/dev/null
   for _ in $(seq 1 100); do
     port_open "$STREAM_PORT" && { log "ready"; return 0; }

@@ -33,8 +33,19 @@ def temp_path_for(path: Path) -> Path:
     return path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
 
 
-def atomic_write_bytes(path: str | Path, data: bytes | Iterable[bytes], *, sync_dir: bool = True) -> Path:
-    """Write ``data`` (bytes or an iterable of chunks) to ``path`` atomically and durably."""
+def atomic_write_bytes(
+    path: str | Path,
+    data: bytes | Iterable[bytes],
+    *,
+    sync_dir: bool = True,
+    xattrs: dict[str, bytes] | None = None,
+) -> Path:
+    """Write ``data`` (bytes or an iterable of chunks) to ``path`` atomically and durably.
+
+    ``xattrs`` are set on the file before it gets its final name, so they appear
+    together with the content (the ingestor stamps each file with the stream
+    offset that wrote it).
+    """
     path = Path(path)
     tmp = temp_path_for(path)
     try:
@@ -44,6 +55,8 @@ def atomic_write_bytes(path: str | Path, data: bytes | Iterable[bytes], *, sync_
             else:
                 for chunk in data:
                     fh.write(chunk)
+            for key, value in (xattrs or {}).items():
+                os.setxattr(fh.fileno(), key, value)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -58,12 +71,15 @@ def atomic_write_bytes(path: str | Path, data: bytes | Iterable[bytes], *, sync_
     return path
 
 
-def atomic_write_text(path: str | Path, text: str, *, sync_dir: bool = True) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"), sync_dir=sync_dir)
+def atomic_write_text(
+    path: str | Path, text: str, *, sync_dir: bool = True, xattrs: dict[str, bytes] | None = None
+) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"), sync_dir=sync_dir, xattrs=xattrs)
 
 
-def atomic_move(src: str | Path, dst: str | Path) -> None:
-    """Move ``src`` onto ``dst`` atomically (replacing it); both folders are fsynced.
+def atomic_move(src: str | Path, dst: str | Path, *, sync_dirs: bool = True) -> None:
+    """Move ``src`` onto ``dst`` atomically (replacing it); both folders are fsynced unless told not to
+    (a caller applying a batch fsyncs every folder it touched once, at the end).
 
     Across filesystems the file is copied atomically to ``dst`` first and the
     source removed only after the copy is durable.
@@ -75,6 +91,8 @@ def atomic_move(src: str | Path, dst: str | Path) -> None:
         if exc.errno != errno.EXDEV:
             raise AtomicWriteError(f"cannot move {src} to {dst}: {exc.strerror or exc}") from exc
         _copy_then_unlink(src, dst)
+    if not sync_dirs:
+        return
     try:
         fsync_dir(dst.parent)
         if src.parent != dst.parent:
@@ -97,7 +115,7 @@ def _copy_then_unlink(src: Path, dst: Path) -> None:
         raise AtomicWriteError(f"cannot move {src} to {dst} across filesystems: {exc}") from exc
 
 
-def move_pair(image_src: Path, label_src: Path, image_dst: Path, label_dst: Path) -> bool:
+def move_pair(image_src: Path, label_src: Path, image_dst: Path, label_dst: Path, *, sync_dirs: bool = True) -> bool:
     """Move an image/label pair; idempotent, so a replay after a crash finishes a half-done move.
 
     Returns True when something was moved, False when neither source exists
@@ -108,7 +126,7 @@ def move_pair(image_src: Path, label_src: Path, image_dst: Path, label_dst: Path
     for src, dst in ((image_src, image_dst), (label_src, label_dst)):
         if src.exists():
             dst.parent.mkdir(parents=True, exist_ok=True)
-            atomic_move(src, dst)
+            atomic_move(src, dst, sync_dirs=sync_dirs)
             moved = True
     return moved
 

@@ -1,0 +1,218 @@
+"""Applies decoded messages to the data root, idempotently, in batches (group commit).
+
+Every file is written atomically and fsynced before it is renamed into place;
+the folders touched by a batch are fsynced once at its end, after which the
+caller may advance the checkpoint.
+
+Replaying any suffix of the stream must leave the same files. Overwriting with
+the same bytes is harmless, but a replayed *move* could act on a newer version:
+Created(v1) -> Deleted -> Edited(v2) replayed from the Deleted would move v2
+into data_deleted/. So every image and label carries, in the extended attribute
+``user.azaion.offset``, the offset of the message that wrote it (set before the
+file gets its name, moved with it), and a message at offset O acts on a pair
+only when the pair was written before O. A replayed message therefore never
+touches what a later message wrote, whatever point the crash left things at.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from azaion_shared.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, move_pair
+from azaion_shared.boxes import correct_box
+from azaion_shared.labels import Box, format_labels
+from azaion_shared.messages import Annotation, AnnotationStatus, BulkAction
+from azaion_shared.paths import DataRoot, PairDir
+from azaion_shared.tasks import AugmentTask
+from ingestor.decode import Decoded
+from ingestor.errors import InapplicableError
+from ingestor.images import check_jpeg
+
+log = logging.getLogger(__name__)
+
+OFFSET_XATTR = "user.azaion.offset"
+
+#: Roles whose annotations go straight to data/ (DESIGN.md); every other role goes to data-seed/.
+TRUSTED_ROLES = frozenset({"validator", "admin"})
+
+
+@dataclass
+class BatchOutcome:
+    applied: int = 0
+    rejected: int = 0
+    tasks: list[AugmentTask] = field(default_factory=list)
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+class Applier:
+    def __init__(
+        self,
+        root: DataRoot,
+        min_box_size: float = 0.002,
+        full_image_check: bool = True,
+        max_image_pixels: int = 100_000_000,
+    ):
+        self.root = root
+        self.min_box_size = min_box_size
+        self.full_image_check = full_image_check
+        self.max_image_pixels = max_image_pixels
+
+    def apply_batch(self, batch: list[Decoded]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        touched: set[Path] = set()
+        for item in batch:
+            if item.message is None:
+                self.reject(item, item.reason or "undecodable", touched)
+                outcome.rejected += 1
+                continue
+            try:
+                tasks = self._apply(item.message, item.offset, touched)
+            except InapplicableError as exc:
+                self.reject(item, str(exc), touched)
+                outcome.rejected += 1
+                continue
+            outcome.applied += 1
+            outcome.tasks.extend(tasks)
+            status = item.message.status.wire_name
+            outcome.by_status[status] = outcome.by_status.get(status, 0) + 1
+        for folder in sorted(touched):
+            fsync_dir(folder)
+        return outcome
+
+    # --- rejected messages ----------------------------------------------------------------
+    def reject(self, item: Decoded, reason: str, touched: set[Path]) -> None:
+        folder = self.root.rejected
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(folder / f"{item.offset}.bin", item.raw, sync_dir=False)
+        atomic_write_text(folder / f"{item.offset}.reason.txt", f"offset {item.offset}: {reason}\n", sync_dir=False)
+        touched.add(folder)
+        log.warning("rejected message at offset %d: %s", item.offset, reason, extra={"offset": item.offset})
+
+    # --- the operations -------------------------------------------------------------------
+    def _apply(self, message, offset: int, touched: set[Path]) -> list[AugmentTask]:
+        if isinstance(message, Annotation):
+            return self._write_annotation(message, offset, touched)
+        if isinstance(message, BulkAction) and message.status == AnnotationStatus.VALIDATED:
+            return self._validate(message.names, offset, touched)
+        return self._delete(message.names, offset, touched)
+
+    def _boxes(self, message: Annotation) -> list[Box]:
+        kept = []
+        for number, det in enumerate(message.detections, start=1):
+            box = Box(det.class_num, det.center_x, det.center_y, det.width, det.height)
+            if box.w <= 0 or box.h <= 0:
+                raise InapplicableError(f"detection {number} has zero or negative size ({box.w}, {box.h})")
+            if correct_box(box, min_size=0.0) is None:
+                raise InapplicableError(
+                    f"detection {number} lies outside the image after correction "
+                    f"(cx={box.cx}, cy={box.cy}, w={box.w}, h={box.h}; coordinates must be normalised to 0..1)"
+                )
+            corrected = correct_box(box, self.min_box_size)
+            if corrected is None:
+                log.info(
+                    "%s: dropped detection %d, smaller than %s after clipping", message.name, number, self.min_box_size
+                )
+                continue
+            kept.append(corrected)
+        return kept
+
+    def _write_annotation(self, message: Annotation, offset: int, touched: set[Path]) -> list[AugmentTask]:
+        check_jpeg(message.image, self.full_image_check, self.max_image_pixels)
+        boxes = self._boxes(message)
+        name = message.name
+        data, seed = self.root.data, self.root.seed
+        if max(written_at(data, name), written_at(seed, name)) >= offset:
+            log.debug("%s: offset %d already applied or superseded", name, offset)
+            return [AugmentTask(name=name, action="upsert")] if _has(data, name) else []
+        by_role = data if message.role.strip().lower() in TRUSTED_ROLES else seed
+        if message.status == AnnotationStatus.EDITED:
+            # Edited replaces the pair where it is now; an edit of an unknown name is written by role.
+            target = data if _has(data, name) else seed if _has(seed, name) else by_role
+        else:
+            target = by_role
+        other = seed if target is data else data
+        target.ensure()
+        stamp = {OFFSET_XATTR: str(offset).encode()}
+        atomic_write_bytes(target.image(name), message.image, sync_dir=False, xattrs=stamp)
+        atomic_write_text(target.label(name), format_labels(boxes), sync_dir=False, xattrs=stamp)
+        touched.update((target.images, target.labels))
+        tasks = []
+        if _has(other, name) or other.label(name).exists():
+            # One live copy per name: a re-created annotation replaces the one in the other folder.
+            for path in (other.image(name), other.label(name)):
+                path.unlink(missing_ok=True)
+            touched.update((other.images, other.labels))
+            if other is data:
+                tasks.append(AugmentTask(name=name, action="delete"))
+        if target is data:
+            tasks.append(AugmentTask(name=name, action="upsert"))
+        return tasks
+
+    def _validate(self, names, offset: int, touched: set[Path]) -> list[AugmentTask]:
+        data, seed = self.root.data, self.root.seed
+        tasks = []
+        for name in names:
+            moved = written_at(seed, name) < offset and move_pair(
+                seed.image(name), seed.label(name), data.image(name), data.label(name), sync_dirs=False
+            )
+            if moved:
+                touched.update((seed.images, seed.labels, data.images, data.labels))
+            if _has(data, name):
+                tasks.append(AugmentTask(name=name, action="upsert"))
+            else:
+                log.warning("Validated names %s, which is in neither data-seed/ nor data/", name)
+        return tasks
+
+    def _delete(self, names, offset: int, touched: set[Path]) -> list[AugmentTask]:
+        deleted = self.root.deleted.ensure()
+        tasks = []
+        for name in names:
+            for source in (self.root.seed, self.root.data):
+                if written_at(source, name) < offset and move_pair(
+                    source.image(name), source.label(name), deleted.image(name), deleted.label(name), sync_dirs=False
+                ):
+                    touched.update((source.images, source.labels, deleted.images, deleted.labels))
+            # Always: a replay must not lose the augmentor's clean-up if the first task was lost.
+            tasks.append(AugmentTask(name=name, action="delete"))
+        return tasks
+
+
+def _has(pair_dir: PairDir, name: str) -> bool:
+    return pair_dir.image(name).exists()
+
+
+def _stamp(path: Path) -> int | None:
+    """The offset stamped on a file; None when the file does not exist, -1 when it has no stamp."""
+    try:
+        return int(os.getxattr(path, OFFSET_XATTR))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):  # no stamp (copied in by hand), or a filesystem without user xattrs
+        return -1
+
+
+def written_at(pair_dir: PairDir, name: str) -> int:
+    """Offset of the message that wrote the pair; -1 when absent or unstamped.
+
+    A pair is as old as its older file: after a crash between the image and the
+    label, the half-written pair counts as not yet written by the new message.
+    """
+    stamps = [_stamp(pair_dir.image(name)), _stamp(pair_dir.label(name))]
+    present = [s for s in stamps if s is not None]
+    return min(present) if present else -1
+
+
+def xattrs_supported(folder: Path) -> bool:
+    """Whether ``folder``'s filesystem keeps user extended attributes (replay safety relies on them)."""
+    probe = folder / ".azaion-xattr-probe"
+    try:
+        probe.write_bytes(b"")
+        os.setxattr(probe, OFFSET_XATTR, b"1")
+        return os.getxattr(probe, OFFSET_XATTR) == b"1"
+    except OSError:
+        return False
+    finally:
+        probe.unlink(missing_ok=True)

@@ -1,0 +1,302 @@
+"""The consuming loop and its supervisor.
+
+rstream's own recovery is off: it gives up silently, may resubscribe at the
+wrong offset and cancels callbacks mid-work (see ../shared/notes/rstream.md).
+Instead each *session* creates a consumer, subscribes at checkpoint + 1 and
+runs until the connection closes, the stream's metadata changes, or the
+watchdog finds the broker silent; the supervisor then backs off (capped,
+exponential, with jitter) and starts a new session from the checkpoint.
+
+Within a session the rstream callback only queues raw bytes; one processor task
+applies them in batches: decode -> apply (files fsynced) -> fsync folders ->
+publish augment tasks (confirmed) -> write the checkpoint. A batch in progress
+always finishes before a new session starts, so two sessions never apply at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from rstream import Consumer, ConsumerOffsetSpecification, OffsetType
+from rstream import exceptions as rexc
+
+from azaion_shared.settings import RabbitSettings
+from ingestor.apply import Applier
+from ingestor.checkpoint import Checkpoint
+from ingestor.decode import decode_incoming
+from ingestor.errors import FatalConfigError
+from ingestor.health import Health, Metrics
+from ingestor.settings import IngestorOptions
+from ingestor.tasks import TaskPublisher
+
+log = logging.getLogger(__name__)
+
+_FATAL = (
+    rexc.AuthenticationFailure,
+    rexc.SASLAuthenticationFailureLoopback,
+    rexc.VirtualHostAccessFailure,
+    rexc.SASLMechanismNotSupported,
+    rexc.AccessRefused,
+)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    offset: int
+    raw: bytes
+
+
+class SessionEnded(Exception):
+    """The session must end (connection closed, metadata changed, watchdog)."""
+
+
+class IngestorService:
+    def __init__(
+        self,
+        rabbit: RabbitSettings,
+        options: IngestorOptions,
+        applier: Applier,
+        checkpoint: Checkpoint,
+        publisher: TaskPublisher,
+        metrics: Metrics | None = None,
+        health: Health | None = None,
+    ):
+        self.rabbit = rabbit
+        self.options = options
+        self.applier = applier
+        self.checkpoint = checkpoint
+        self.publisher = publisher
+        self.metrics = metrics or Metrics()
+        self.health = health or Health(stale_after=max(60.0, 3 * options.watchdog_seconds))
+        self.committed = checkpoint.read()  # last offset whose effects are durable
+        self._since_store = 0
+        self._inflight: asyncio.Future | None = None
+        if self.committed is not None:
+            self.metrics.offset.set(self.committed)
+
+    # --- supervisor -----------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run sessions until ``stop`` is set; only configuration errors escape."""
+        delay = self.options.backoff_initial
+        beat = asyncio.create_task(self._beat(stop))
+        lag = asyncio.create_task(self._lag_probe(stop)) if self.options.lag_probe_seconds > 0 else None
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    await self._session(stop)
+                except FatalConfigError:
+                    raise
+                except _FATAL as exc:
+                    raise FatalConfigError(
+                        f"the broker at {self.rabbit.host}:{self.rabbit.stream_port} refused us "
+                        f"({type(exc).__name__}): check AZAION_RABBIT__USER, AZAION_RABBIT__PASSWORD and "
+                        "AZAION_RABBIT__VHOST"
+                    ) from exc
+                except Exception as exc:
+                    self.metrics.reconnects.inc()
+                    log.warning("session ended: %s: %s", type(exc).__name__, exc)
+                finally:
+                    self.metrics.connected.set(0)
+                if stop.is_set():
+                    break
+                if time.monotonic() - started > 60:  # it ran well for a while: start the back-off over
+                    delay = self.options.backoff_initial
+                wait = delay * random.uniform(0.5, 1.0)
+                self.health.beat(f"reconnecting in {wait:.1f} s")
+                log.info("reconnecting in %.1f s (from offset %s)", wait, _next(self.committed))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+                delay = min(delay * 2, self.options.backoff_max)
+        finally:
+            for task in (beat, lag):
+                if task is not None:
+                    task.cancel()
+            await self.publisher.close()
+
+    async def _beat(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self.health.beat()
+            await asyncio.sleep(2)
+
+    # --- one session ----------------------------------------------------------------------
+    def _consumer(self, on_close=None) -> Consumer:
+        return Consumer(
+            self.rabbit.host,
+            self.rabbit.stream_port,
+            username=self.rabbit.user,
+            password=self.rabbit.password.get_secret_value(),
+            vhost=self.rabbit.vhost,
+            frame_max=self.rabbit.frame_max,
+            heartbeat=20,
+            on_close_handler=on_close,
+            connection_name="azaion-ingestor",
+        )
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        ended = asyncio.Event()
+        reason: list[str] = []
+
+        async def on_close(info) -> None:
+            reason.append(f"{getattr(info, 'reason', info)} {getattr(info, 'streams', '')}".strip())
+            ended.set()
+
+        queue: asyncio.Queue[Incoming] = asyncio.Queue(maxsize=self.options.max_batch * 2)
+        stream = self.rabbit.stream
+        requested = _next(self.committed)
+        first_seen: list[int] = []
+        self.last_delivery = time.monotonic()
+
+        async def on_message(raw: bytes, ctx) -> None:
+            try:  # nothing may escape into rstream: it would drop the rest of the chunk
+                self.last_delivery = time.monotonic()
+                if not first_seen:
+                    first_seen.append(ctx.offset)
+                    if requested is not None and ctx.offset > requested + self.options.store_offset_every + 10:
+                        log.error(
+                            "asked for offset %d but the stream starts at %d: retention removed messages that "
+                            "were never applied",
+                            requested,
+                            ctx.offset,
+                        )
+                if self.committed is not None and ctx.offset <= self.committed:
+                    return
+                await queue.put(Incoming(ctx.offset, bytes(raw)))
+            except Exception:
+                log.exception("could not queue the message at offset %s", getattr(ctx, "offset", "?"))
+                ended.set()
+
+        consumer = self._consumer(on_close)
+        processor = None
+        watchdog = None
+        try:
+            await asyncio.wait_for(consumer.start(), 30)
+            await consumer.create_stream(stream, exists_ok=True)
+            spec = (
+                ConsumerOffsetSpecification(OffsetType.FIRST, None)
+                if requested is None
+                else ConsumerOffsetSpecification(OffsetType.OFFSET, requested)
+            )
+            await consumer.subscribe(
+                stream,
+                on_message,
+                offset_specification=spec,
+                initial_credit=self.options.initial_credit,
+                subscriber_name=self.options.consumer_name,
+            )
+            self.metrics.connected.set(1)
+            self.health.beat("consuming")
+            log.info("subscribed to %s at %s", stream, "the first offset" if requested is None else requested)
+            processor = asyncio.create_task(self._process(queue, consumer, stream))
+            watchdog = asyncio.create_task(self._watchdog(consumer, stream))
+            stopper = asyncio.create_task(stop.wait())
+            closer = asyncio.create_task(ended.wait())
+            done, _ = await asyncio.wait({processor, watchdog, stopper, closer}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (stopper, closer):
+                task.cancel()
+            for task in done:
+                if task in (processor, watchdog) and task.exception() is not None:
+                    raise task.exception()
+            if closer in done:
+                raise SessionEnded(f"connection closed: {'; '.join(reason) or 'no reason given'}")
+        finally:
+            for task in (processor, watchdog):
+                if task is not None:
+                    task.cancel()
+            await self._finish_inflight()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.close(), 10)
+
+    async def _finish_inflight(self) -> None:
+        """Wait for a batch whose thread is still writing, so that sessions never overlap."""
+        if self._inflight is not None and not self._inflight.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._inflight), 120)
+
+    async def _watchdog(self, consumer: Consumer, stream: str) -> None:
+        timeout = self.options.watchdog_seconds
+        while True:
+            await asyncio.sleep(min(5.0, timeout / 3))
+            if time.monotonic() - self.last_delivery < timeout:
+                continue
+            try:  # silent: is the broker still there, and the stream?
+                exists = await asyncio.wait_for(consumer.stream_exists(stream), timeout=10)
+            except Exception as exc:
+                raise SessionEnded(
+                    f"watchdog: no delivery for {timeout:.0f} s and the broker does not answer ({exc})"
+                ) from exc
+            if not exists:
+                raise SessionEnded(f"watchdog: stream {stream} no longer exists")
+            self.last_delivery = time.monotonic()  # an idle stream, a healthy broker
+
+    async def _process(self, queue: asyncio.Queue, consumer: Consumer, stream: str) -> None:
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < self.options.max_batch and not queue.empty():
+                batch.append(queue.get_nowait())
+            await self._commit(batch, consumer, stream)
+
+    async def _commit(self, batch: list[Incoming], consumer: Consumer, stream: str) -> None:
+        started = time.perf_counter()
+        decoded = [decode_incoming(item.offset, item.raw) for item in batch]
+        self._inflight = asyncio.ensure_future(asyncio.to_thread(self.applier.apply_batch, decoded))
+        outcome = await asyncio.shield(self._inflight)
+        await self.publisher.publish(outcome.tasks)  # only after the files are durable
+        last = batch[-1].offset
+        self._inflight = asyncio.ensure_future(asyncio.to_thread(self.checkpoint.write, last))
+        await asyncio.shield(self._inflight)
+        self.committed = last
+        for status, count in outcome.by_status.items():
+            self.metrics.applied.labels(status).inc(count)
+        self.metrics.rejected.inc(outcome.rejected)
+        self.metrics.offset.set(last)
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.health.beat()
+        self._since_store += len(batch)
+        if self._since_store >= self.options.store_offset_every:
+            self._since_store = 0
+            try:  # visibility for operators only; the file is the source of truth
+                await asyncio.wait_for(consumer.store_offset(stream, self.options.consumer_name, last), 5)
+            except Exception as exc:
+                log.info("could not store the offset on the broker: %s", exc)
+
+    # --- lag ------------------------------------------------------------------------------
+    async def _lag_probe(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):
+                end = await self.stream_end()
+                if end is not None:
+                    self.metrics.lag.set(max(0, end - (self.committed if self.committed is not None else -1)))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.options.lag_probe_seconds)
+
+    async def stream_end(self, wait: float = 1.0) -> int | None:
+        """The offset of the stream's last message (a short-lived consumer reads the last chunk)."""
+        last: list[int] = []
+
+        async def on_message(raw: bytes, ctx) -> None:
+            last.append(ctx.offset)
+
+        consumer = self._consumer()
+        try:
+            await asyncio.wait_for(consumer.start(), 10)
+            await consumer.subscribe(
+                self.rabbit.stream,
+                on_message,
+                offset_specification=ConsumerOffsetSpecification(OffsetType.LAST, None),
+                initial_credit=1,
+            )
+            await asyncio.sleep(wait)
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.close(), 5)
+        return max(last) if last else None
+
+
+def _next(committed: int | None) -> int | None:
+    return None if committed is None else committed + 1

@@ -1,0 +1,258 @@
+"""The ingestor against the real RabbitMQ that `make test` starts: a real process, real stream."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from annotations import Expected, actual_files, annotation, random_workload
+from ingestor_proc import IngestorProcess, wait_until
+from rstream import AMQPMessage
+
+from azaion_shared.labels import Box
+from azaion_shared.messages import AnnotationStatus, BulkAction, application_properties, encode_body
+from azaion_shared.settings import RabbitSettings
+from ingestor.publish import publish_messages, publish_raw, to_amqp
+
+pytestmark = pytest.mark.broker
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def stream_rabbit(rabbit, stream_name) -> RabbitSettings:
+    return rabbit.model_copy(update={"stream": stream_name})
+
+
+def expected_for(messages) -> dict[str, bytes]:
+    expected = Expected()
+    for m in messages:
+        expected.apply(m)
+    return expected.files()
+
+
+def temp_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and (".azaion-tmp" in p.name or p.name.endswith(".part"))]
+
+
+def test_routing_edit_validate_delete_and_restart(tmp_path, stream_rabbit):
+    root = tmp_path / "root"
+    first = [
+        annotation("op-1", 1, "Operator"),
+        annotation("val-1", 2, "Validator"),
+        annotation("op-2", 3, "Operator"),
+        annotation("op-1", 4, "Operator", AnnotationStatus.EDITED),
+        BulkAction(status=AnnotationStatus.VALIDATED, names=("op-1",)),
+        BulkAction(status=AnnotationStatus.DELETED, names=("op-2", "val-1")),
+    ]
+    publish_messages(stream_rabbit, first)
+    proc = IngestorProcess(root, stream_rabbit.stream, tmp_path / "ingestor.log").start()
+    try:
+        wait_until(lambda: actual_files(root) == expected_for(first), 30, what="the first messages applied")
+        assert (root / "data/images/op-1.jpg").read_bytes() == first[3].image  # the edit, then validated
+        wait_until(lambda: proc.checkpoint() is not None and proc.checkpoint() >= 5, 10, what="the checkpoint")
+        inodes = {p: p.stat().st_ino for p in root.rglob("*.jpg")}
+        assert proc.stop() == 0
+        # Restart: resumes after the checkpoint; nothing already done is written again.
+        second = [annotation("val-2", 5, "Admin")]
+        publish_messages(stream_rabbit, second)
+        proc.start()
+        wait_until(lambda: actual_files(root) == expected_for(first + second), 30, what="the new message")
+        assert {p: p.stat().st_ino for p in inodes} == inodes
+        assert "subscribed to" in proc.log() and f"at {proc.checkpoint()}" not in proc.log().splitlines()[0]
+    finally:
+        proc.stop()
+    assert temp_files(root) == []
+
+
+def test_kill9_at_random_moments_loses_nothing(tmp_path, stream_rabbit):
+    """600 messages flow while the ingestor is killed with SIGKILL at random moments and restarted."""
+    messages = random_workload(600, seed=11, size=(320, 240))
+    root = tmp_path / "root"
+    proc = IngestorProcess(root, stream_rabbit.stream, tmp_path / "ingestor.log", max_batch="16").start()
+    publisher = threading.Thread(target=publish_messages, args=(stream_rabbit, messages))
+    publisher.start()
+    rng = random.Random(5)
+    expected = expected_for(messages)
+    at_kill: list[int | None] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (publisher.is_alive() or actual_files(root) != expected):
+            time.sleep(rng.uniform(0.2, 1.2))
+            at_kill.append(proc.checkpoint())
+            proc.kill9()
+            proc.start()
+        publisher.join()
+        wait_until(lambda: actual_files(root) == expected, 90, what="every message applied after the kills")
+        final = proc.checkpoint()
+        proc.stop()
+    finally:
+        proc.kill9()
+    mid_flow = [c for c in at_kill if c is not None and c < final]
+    assert len(mid_flow) >= 3, f"too few kills while messages were being applied: {at_kill} (final {final})"
+    assert actual_files(root) == expected  # byte-identical, no extra files
+    assert temp_files(root) == []
+    rejected = list((root / "data-rejected").glob("*")) if (root / "data-rejected").exists() else []
+    assert rejected == []
+
+
+def test_broker_restart_while_messages_flow(tmp_path, stream_rabbit):
+    script = REPO / "scripts" / "rabbitmq.sh"
+    if subprocess.run([str(script), "status"], capture_output=True).returncode != 0:
+        pytest.fail("this test restarts the broker and needs the project's own node (scripts/rabbitmq.sh start)")
+    messages = random_workload(200, seed=3)
+    root = tmp_path / "root"
+    proc = IngestorProcess(root, stream_rabbit.stream, tmp_path / "ingestor.log").start()
+    try:
+        publish_messages(stream_rabbit, messages[:100])
+        wait_until(lambda: proc.checkpoint() is not None, 30, what="the ingestor to start applying")
+        subprocess.run([str(script), "restart"], check=True, capture_output=True, timeout=180)
+        publish_messages(stream_rabbit, messages[100:])
+        expected = expected_for(messages)
+        wait_until(lambda: actual_files(root) == expected, 120, what="recovery after the broker restart")
+        assert proc.proc.poll() is None, "the ingestor must not exit because of a disconnect"
+        assert "session ended" in proc.log() or "reconnecting" in proc.log()
+    finally:
+        proc.stop()
+    assert temp_files(root) == []
+
+
+def test_fuzzed_messages_interleaved(tmp_path, stream_rabbit):
+    rng = random.Random(9)
+    good, raw, bad_positions = [], [], []
+    for i in range(120):
+        if rng.random() < 0.35:
+            kind = rng.choice(["bytes", "not-msgpack", "bad-status", "bad-name", "bad-image", "outside", "no-props"])
+            raw.append(_bad_message(kind, i, rng))
+            bad_positions.append(len(raw) - 1)
+        else:
+            message = annotation(f"good-{i}", i, rng.choice(["Operator", "Validator"]))
+            good.append(message)
+            raw.append(to_amqp(message))
+    import asyncio
+
+    asyncio.run(publish_raw(stream_rabbit, raw))
+    root = tmp_path / "root"
+    proc = IngestorProcess(root, stream_rabbit.stream, tmp_path / "ingestor.log").start()
+    try:
+        wait_until(lambda: actual_files(root) == expected_for(good), 60, what="every good message applied")
+        rejected = root / "data-rejected"
+        wait_until(
+            lambda: len(list(rejected.glob("*.reason.txt"))) == len(bad_positions),
+            30,
+            what="every bad message rejected",
+        )
+    finally:
+        proc.stop()
+    reasons = sorted(rejected.glob("*.reason.txt"))
+    assert len(reasons) == len(bad_positions)
+    for reason in reasons:
+        assert (rejected / reason.name.replace(".reason.txt", ".bin")).stat().st_size > 0
+        assert reason.read_text().strip()
+
+
+def _bad_message(kind: str, i: int, rng: random.Random):
+    ok = annotation(f"bad-{i}", i, "Validator")
+    props = application_properties(ok)
+    if kind == "bytes":
+        return os.urandom(rng.randrange(1, 300))  # not even AMQP
+    if kind == "not-msgpack":
+        return AMQPMessage(body=b"\xc1" + os.urandom(50), application_properties=props)
+    if kind == "bad-status":
+        return AMQPMessage(body=encode_body(ok), application_properties={"AnnotationStatus": "Exploded"})
+    if kind == "no-props":
+        return AMQPMessage(body=encode_body(ok))
+    if kind == "bad-name":
+        import msgpack
+
+        return AMQPMessage(
+            body=msgpack.packb({"name": "../etc", "image": ok.image, "detections": "[]", "role": "Admin"}),
+            application_properties=props,
+        )
+    if kind == "bad-image":
+        return to_amqp(ok.model_copy(update={"image": ok.image[:20]}))
+    return to_amqp(annotation(f"bad-{i}", i, "Validator", boxes=[Box(0, 5.0, 5.0, 0.1, 0.1)]))
+
+
+def test_wrong_credentials_exit_with_a_clear_message(tmp_path, stream_rabbit):
+    env = {
+        **os.environ,
+        "AZAION_ENV": "development",
+        "AZAION_ROOT": str(tmp_path),
+        "AZAION_RABBIT__PASSWORD": "nope",
+        "AZAION_RABBIT__STREAM": stream_rabbit.stream,
+        "AZAION_INGESTOR__HEALTH_PORT": "0",
+    }
+    out = subprocess.run([sys.executable, "-m", "ingestor"], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "AZAION_RABBIT__PASSWORD" in out.stderr
+
+
+def test_health_and_metrics(tmp_path, stream_rabbit):
+    import httpx
+
+    from conftest import free_port
+
+    port = free_port()
+    publish_messages(stream_rabbit, [annotation("m-1", 1, "Validator"), b_action()])
+    proc = IngestorProcess(
+        root := tmp_path / "root", stream_rabbit.stream, tmp_path / "log", health_port=str(port), lag_probe_seconds="1"
+    ).start()
+    try:
+        wait_until(lambda: actual_files(root) == expected_for([annotation("m-1", 1, "Validator"), b_action()]), 30)
+
+        def metrics_ready():
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            except httpx.HTTPError:
+                return False
+            return (
+                'ingestor_messages_applied_total{status="Created"} 1.0' in text and "ingestor_lag_messages 0.0" in text
+            )
+
+        wait_until(metrics_ready, 20, what="metrics")
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz")
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+    finally:
+        proc.stop()
+
+
+def b_action():
+    return BulkAction(status=AnnotationStatus.VALIDATED, names=("m-1",))
+
+
+def test_publish_command(tmp_path, stream_rabbit):
+    from annotations import make_jpeg
+
+    images = tmp_path / "batch" / "images"
+    labels = tmp_path / "batch" / "labels"
+    images.mkdir(parents=True)
+    labels.mkdir()
+    (images / "a.jpg").write_bytes(make_jpeg(1))
+    (labels / "a.txt").write_text("3 0.5 0.5 0.25 0.25\n")
+    (images / "b.jpg").write_bytes(make_jpeg(2))
+    env = {**os.environ, "AZAION_ENV": "development", "AZAION_RABBIT__STREAM": stream_rabbit.stream}
+    cmd = [sys.executable, "-m", "ingestor", "publish"]
+    for args in (["created", str(images), "--role", "Operator"], ["validated", "a"], ["deleted", "b"]):
+        out = subprocess.run(cmd + args, env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+    root = tmp_path / "root"
+    proc = IngestorProcess(root, stream_rabbit.stream, tmp_path / "log").start()
+    try:
+        wait_until(
+            lambda: (root / "data/labels/a.txt").exists() and (root / "data_deleted/images/b.jpg").exists(),
+            30,
+            what="the published messages",
+        )
+    finally:
+        proc.stop()
+    assert (root / "data/labels/a.txt").read_text() == "3 0.500000 0.500000 0.250000 0.250000\n"
+    assert (root / "data/images/a.jpg").read_bytes() == make_jpeg(1)
+    assert (root / "data_deleted/labels/b.txt").read_text() == ""
+    assert uuid  # stream names are unique per test (conftest)
