@@ -38,7 +38,12 @@ def expected_for(messages) -> dict[str, bytes]:
 
 
 def temp_files(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and (".azaion-tmp" in p.name or p.name.endswith(".part"))]
+    """Temporary or staged files left behind (none may remain once the ingestor has stopped cleanly)."""
+    return [
+        p
+        for p in root.rglob("*")
+        if p.is_file() and (".azaion-tmp" in p.name or p.name.endswith(".part") or ".staging" in p.parts)
+    ]
 
 
 def test_routing_edit_validate_delete_and_restart(tmp_path, stream_rabbit):
@@ -76,7 +81,13 @@ def test_kill9_at_random_moments_loses_nothing(tmp_path, stream_rabbit):
     messages = random_workload(600, seed=11, size=(320, 240))
     root = tmp_path / "root"
     proc = IngestorProcess(root, stream_rabbit.stream, tmp_path / "ingestor.log", max_batch="16").start()
-    publisher = threading.Thread(target=publish_messages, args=(stream_rabbit, messages))
+
+    def paced() -> None:  # a flow that lasts several seconds, so that kills land in the middle of it
+        for start in range(0, len(messages), 25):
+            publish_messages(stream_rabbit, messages[start : start + 25])
+            time.sleep(0.25)
+
+    publisher = threading.Thread(target=paced)
     publisher.start()
     rng = random.Random(5)
     expected = expected_for(messages)

@@ -50,6 +50,9 @@ class DataRoot:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
     @property
     def data(self) -> PairDir:
         """Validated annotations (Validator, Admin)."""

@@ -101,6 +101,7 @@ async def run_service(settings) -> None:
     server = serve(options.health_port, metrics, health) if options.health_port else None
     publisher = AmqpTaskPublisher(settings.rabbit, options.task_queue) if options.tasks else NoTasks()
     applier = Applier(root, options.min_box_size, options.image_check == "full", options.max_image_pixels)
+    applier.clean_staging()
     service = IngestorService(
         settings.rabbit,
         options,

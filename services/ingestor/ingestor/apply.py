@@ -1,8 +1,15 @@
 """Applies decoded messages to the data root, idempotently, in batches (group commit).
 
-Every file is written atomically and fsynced before it is renamed into place;
-the folders touched by a batch are fsynced once at its end, after which the
-caller may advance the checkpoint.
+A batch is applied in four steps:
+
+1. *stage* (in parallel): every annotation's image is checked and its image and
+   label are written to ``.staging/`` under the data root, stamped (below);
+2. *flush*: one ``syncfs`` makes all staged bytes durable at once (or an fsync
+   per file where ``syncfs`` is not available) - one journal commit per batch
+   instead of two per message;
+3. *apply* (in stream order): staged files are renamed into place, bulk
+   messages move pairs; renames never expose a file whose bytes are not durable;
+4. the folders touched are fsynced; then the caller may advance the checkpoint.
 
 Replaying any suffix of the stream must leave the same files. Overwriting with
 the same bytes is harmless, but a replayed *move* could act on a newer version:
@@ -16,15 +23,19 @@ touches what a later message wrote, whatever point the crash left things at.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from azaion_shared.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, move_pair
 from azaion_shared.boxes import correct_box
 from azaion_shared.labels import Box, format_labels
-from azaion_shared.messages import Annotation, AnnotationStatus, BulkAction
+from azaion_shared.messages import Annotation, AnnotationStatus
 from azaion_shared.paths import DataRoot, PairDir
 from azaion_shared.tasks import AugmentTask
 from ingestor.decode import Decoded
@@ -34,6 +45,7 @@ from ingestor.images import check_jpeg
 log = logging.getLogger(__name__)
 
 OFFSET_XATTR = "user.azaion.offset"
+STAGING = ".staging"
 
 #: Roles whose annotations go straight to data/ (DESIGN.md); every other role goes to data-seed/.
 TRUSTED_ROLES = frozenset({"validator", "admin"})
@@ -47,6 +59,12 @@ class BatchOutcome:
     by_status: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Staged:
+    image: Path
+    label: Path
+
+
 class Applier:
     def __init__(
         self,
@@ -54,33 +72,82 @@ class Applier:
         min_box_size: float = 0.002,
         full_image_check: bool = True,
         max_image_pixels: int = 100_000_000,
+        workers: int = 4,
+        use_syncfs: bool = True,
     ):
         self.root = root
         self.min_box_size = min_box_size
         self.full_image_check = full_image_check
         self.max_image_pixels = max_image_pixels
+        self.workers = workers
+        self._syncfs = _syncfs_function() if use_syncfs else None
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def staging(self) -> Path:
+        return self.root.root / STAGING
+
+    def clean_staging(self) -> None:
+        """Remove what an interrupted batch staged (call at start, before consuming)."""
+        shutil.rmtree(self.staging, ignore_errors=True)
 
     def apply_batch(self, batch: list[Decoded]) -> BatchOutcome:
+        self.staging.mkdir(parents=True, exist_ok=True)
+        staged = list(self._pool().map(self._stage, batch)) if len(batch) > 1 else [self._stage(batch[0])]
+        self._flush([s for s in staged if isinstance(s, Staged)])
         outcome = BatchOutcome()
         touched: set[Path] = set()
-        for item in batch:
-            if item.message is None:
-                self.reject(item, item.reason or "undecodable", touched)
+        for item, prepared in zip(batch, staged, strict=True):
+            if item.message is None or isinstance(prepared, str):
+                self.reject(item, item.reason if item.message is None else prepared, touched)
                 outcome.rejected += 1
                 continue
-            try:
-                tasks = self._apply(item.message, item.offset, touched)
-            except InapplicableError as exc:
-                self.reject(item, str(exc), touched)
-                outcome.rejected += 1
-                continue
+            outcome.tasks.extend(self._apply(item.message, item.offset, prepared, touched))
             outcome.applied += 1
-            outcome.tasks.extend(tasks)
             status = item.message.status.wire_name
             outcome.by_status[status] = outcome.by_status.get(status, 0) + 1
         for folder in sorted(touched):
             fsync_dir(folder)
         return outcome
+
+    def _pool(self) -> ThreadPoolExecutor:
+        # JPEG decoding and file writes release the GIL: a few threads overlap them.
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="ingestor-stage")
+        return self._executor
+
+    # --- staging --------------------------------------------------------------------------
+    def _stage(self, item: Decoded) -> Staged | str | None:
+        """Staged files for an annotation, the reason it is refused, or None for other messages."""
+        message = item.message
+        if not isinstance(message, Annotation):
+            return None
+        try:
+            check_jpeg(message.image, self.full_image_check, self.max_image_pixels)
+            label = format_labels(self._boxes(message))
+        except InapplicableError as exc:
+            return str(exc)
+        stamp = {OFFSET_XATTR: str(item.offset).encode()}
+        base = self.staging / f"{item.offset}-{message.name}"
+        staged = Staged(base.with_name(base.name + ".jpg"), base.with_name(base.name + ".txt"))
+        for path, data in ((staged.image, message.image), (staged.label, label.encode())):
+            with open(path, "wb") as fh:
+                fh.write(data)
+                for key, value in stamp.items():
+                    os.setxattr(fh.fileno(), key, value)
+                if self._syncfs is None:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+        return staged
+
+    def _flush(self, staged: list[Staged]) -> None:
+        if staged and self._syncfs is not None:
+            fd = os.open(self.staging, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                if self._syncfs(fd) != 0:
+                    raise OSError(ctypes.get_errno(), "syncfs failed")
+            finally:
+                os.close(fd)
 
     # --- rejected messages ----------------------------------------------------------------
     def reject(self, item: Decoded, reason: str, touched: set[Path]) -> None:
@@ -92,10 +159,10 @@ class Applier:
         log.warning("rejected message at offset %d: %s", item.offset, reason, extra={"offset": item.offset})
 
     # --- the operations -------------------------------------------------------------------
-    def _apply(self, message, offset: int, touched: set[Path]) -> list[AugmentTask]:
+    def _apply(self, message, offset: int, staged: Staged | None, touched: set[Path]) -> list[AugmentTask]:
         if isinstance(message, Annotation):
-            return self._write_annotation(message, offset, touched)
-        if isinstance(message, BulkAction) and message.status == AnnotationStatus.VALIDATED:
+            return self._place_annotation(message, offset, staged, touched)
+        if message.status == AnnotationStatus.VALIDATED:
             return self._validate(message.names, offset, touched)
         return self._delete(message.names, offset, touched)
 
@@ -119,13 +186,13 @@ class Applier:
             kept.append(corrected)
         return kept
 
-    def _write_annotation(self, message: Annotation, offset: int, touched: set[Path]) -> list[AugmentTask]:
-        check_jpeg(message.image, self.full_image_check, self.max_image_pixels)
-        boxes = self._boxes(message)
+    def _place_annotation(self, message: Annotation, offset: int, staged: Staged, touched) -> list[AugmentTask]:
         name = message.name
         data, seed = self.root.data, self.root.seed
         if max(written_at(data, name), written_at(seed, name)) >= offset:
             log.debug("%s: offset %d already applied or superseded", name, offset)
+            staged.image.unlink(missing_ok=True)
+            staged.label.unlink(missing_ok=True)
             return [AugmentTask(name=name, action="upsert")] if _has(data, name) else []
         by_role = data if message.role.strip().lower() in TRUSTED_ROLES else seed
         if message.status == AnnotationStatus.EDITED:
@@ -135,9 +202,8 @@ class Applier:
             target = by_role
         other = seed if target is data else data
         target.ensure()
-        stamp = {OFFSET_XATTR: str(offset).encode()}
-        atomic_write_bytes(target.image(name), message.image, sync_dir=False, xattrs=stamp)
-        atomic_write_text(target.label(name), format_labels(boxes), sync_dir=False, xattrs=stamp)
+        os.replace(staged.image, target.image(name))  # its bytes were made durable by the flush
+        os.replace(staged.label, target.label(name))
         touched.update((target.images, target.labels))
         tasks = []
         if _has(other, name) or other.label(name).exists():
@@ -172,12 +238,25 @@ class Applier:
         for name in names:
             for source in (self.root.seed, self.root.data):
                 if written_at(source, name) < offset and move_pair(
-                    source.image(name), source.label(name), deleted.image(name), deleted.label(name), sync_dirs=False
+                    source.image(name),
+                    source.label(name),
+                    deleted.image(name),
+                    deleted.label(name),
+                    sync_dirs=False,
                 ):
                     touched.update((source.images, source.labels, deleted.images, deleted.labels))
             # Always: a replay must not lose the augmentor's clean-up if the first task was lost.
             tasks.append(AugmentTask(name=name, action="delete"))
         return tasks
+
+
+def _syncfs_function():
+    """libc's syncfs(2) (Linux), or None where it is not available."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.syncfs
+    except (OSError, AttributeError):
+        return None
 
 
 def _has(pair_dir: PairDir, name: str) -> bool:

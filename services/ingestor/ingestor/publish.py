@@ -77,8 +77,7 @@ async def _send(prod: Producer, stream: str, messages: list[AMQPMessage]) -> int
         if remaining == 0 and not confirmed.done():
             confirmed.set_result(None)
 
-    for message in messages:
-        await prod.send(stream, message, on_publish_confirm=on_confirm)
+    await prod.send_batch(stream, messages, on_publish_confirm=on_confirm)
     await asyncio.wait_for(confirmed, timeout=60)
     return len(messages)
 

@@ -235,21 +235,31 @@ class IngestorService:
             self.last_delivery = time.monotonic()  # an idle stream, a healthy broker
 
     async def _process(self, queue: asyncio.Queue, consumer: Consumer, stream: str) -> None:
-        while True:
-            batch = [await queue.get()]
-            while len(batch) < self.options.max_batch and not queue.empty():
-                batch.append(queue.get_nowait())
-            await self._commit(batch, consumer, stream)
+        """Apply batch N in a thread while batch N-1's tasks are published and its checkpoint written."""
+        finishing: asyncio.Task | None = None
+        try:
+            while True:
+                batch = [await queue.get()]
+                while len(batch) < self.options.max_batch and not queue.empty():
+                    batch.append(queue.get_nowait())
+                started = time.perf_counter()
+                self._inflight = asyncio.ensure_future(asyncio.to_thread(self._decode_and_apply, batch))
+                if finishing is not None:
+                    await finishing  # N-1 is committed before N can be
+                outcome = await asyncio.shield(self._inflight)
+                finishing = asyncio.create_task(self._finish(batch, outcome, started, consumer, stream))
+        finally:
+            if finishing is not None and not finishing.done():
+                finishing.cancel()
 
-    async def _commit(self, batch: list[Incoming], consumer: Consumer, stream: str) -> None:
-        started = time.perf_counter()
-        decoded = [decode_incoming(item.offset, item.raw) for item in batch]
-        self._inflight = asyncio.ensure_future(asyncio.to_thread(self.applier.apply_batch, decoded))
-        outcome = await asyncio.shield(self._inflight)
+    def _decode_and_apply(self, batch: list[Incoming]):
+        """In a worker thread: the event loop stays free for the stream (and its heartbeats)."""
+        return self.applier.apply_batch([decode_incoming(item.offset, item.raw) for item in batch])
+
+    async def _finish(self, batch: list[Incoming], outcome, started: float, consumer: Consumer, stream: str) -> None:
         await self.publisher.publish(outcome.tasks)  # only after the files are durable
         last = batch[-1].offset
-        self._inflight = asyncio.ensure_future(asyncio.to_thread(self.checkpoint.write, last))
-        await asyncio.shield(self._inflight)
+        await asyncio.to_thread(self.checkpoint.write, last)
         self.committed = last
         for status, count in outcome.by_status.items():
             self.metrics.applied.labels(status).inc(count)

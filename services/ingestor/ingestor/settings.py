@@ -20,7 +20,9 @@ class IngestorOptions(BaseModel):
     backoff_max: float = Field(30.0, gt=0, description="Longest reconnect delay, seconds.")
     min_box_size: float = Field(0.002, ge=0, lt=1, description="Boxes smaller than this after clipping are dropped.")
     image_check: Literal["full", "header"] = Field(
-        "full", description="full: decode every image; header: check format, size and end marker only (faster)."
+        "header",
+        description="header: JPEG format, dimensions and end-of-image marker (fast; the augmentor decodes every "
+        "image anyway); full: also decode the pixels here (about half the throughput).",
     )
     max_image_pixels: int = Field(100_000_000, description="Larger images are refused (decompression bombs).")
     health_port: int = Field(8081, ge=0, description="HTTP port for /healthz and /metrics; 0 disables it.")

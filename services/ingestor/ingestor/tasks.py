@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Protocol
 
@@ -61,16 +62,20 @@ class AmqpTaskPublisher:
         import aio_pika
 
         channel = await self._ensure()
-        try:
-            for task in tasks:
-                await channel.default_exchange.publish(
-                    aio_pika.Message(
-                        encode_task(task),
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                        content_type="application/json",
-                    ),
-                    routing_key=self._queue,
+        try:  # all in flight at once; each awaits its own confirm
+            await asyncio.gather(
+                *(
+                    channel.default_exchange.publish(
+                        aio_pika.Message(
+                            encode_task(task),
+                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                            content_type="application/json",
+                        ),
+                        routing_key=self._queue,
+                    )
+                    for task in tasks
                 )
+            )
         except Exception:
             await self.close()  # a fresh connection next time
             raise
