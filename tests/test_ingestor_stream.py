@@ -126,7 +126,10 @@ def test_broker_restart_while_messages_flow(tmp_path, stream_rabbit):
         subprocess.run([str(script), "restart"], check=True, capture_output=True, timeout=180)
         publish_messages(stream_rabbit, messages[100:])
         expected = expected_for(messages)
-        wait_until(lambda: actual_files(root) == expected, 120, what="recovery after the broker restart")
+        try:
+            wait_until(lambda: actual_files(root) == expected, 120, what="recovery after the broker restart")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; ingestor log:\n{proc.log()[-4000:]}") from None
         assert proc.proc.poll() is None, "the ingestor must not exit because of a disconnect"
         assert "session ended" in proc.log() or "reconnecting" in proc.log()
     finally:

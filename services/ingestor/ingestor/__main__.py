@@ -79,10 +79,11 @@ def publish_command(args, settings) -> int:
 
 async def run_service(settings) -> None:
     from azaion_shared.atomic import clean_temp_files
+    from azaion_shared.health import Health, serve
     from azaion_shared.paths import DataRoot
     from ingestor.apply import Applier, xattrs_supported
     from ingestor.checkpoint import Checkpoint
-    from ingestor.health import Health, Metrics, serve
+    from ingestor.metrics import Metrics
     from ingestor.service import IngestorService
     from ingestor.tasks import AmqpTaskPublisher, NoTasks
 
@@ -98,7 +99,9 @@ async def run_service(settings) -> None:
             settings.root,
         )
     metrics, health = Metrics(), Health(stale_after=max(60.0, 3 * options.watchdog_seconds))
-    server = serve(options.health_port, metrics, health) if options.health_port else None
+    server = (
+        serve(options.health_port, metrics.registry, health, name="ingestor-health") if options.health_port else None
+    )
     publisher = AmqpTaskPublisher(settings.rabbit, options.task_queue) if options.tasks else NoTasks()
     applier = Applier(root, options.min_box_size, options.image_check == "full", options.max_image_pixels)
     applier.clean_staging()

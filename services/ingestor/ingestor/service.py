@@ -25,12 +25,13 @@ from dataclasses import dataclass
 from rstream import Consumer, ConsumerOffsetSpecification, OffsetType
 from rstream import exceptions as rexc
 
+from azaion_shared.health import Health
 from azaion_shared.settings import RabbitSettings
 from ingestor.apply import Applier
 from ingestor.checkpoint import Checkpoint
 from ingestor.decode import decode_incoming
 from ingestor.errors import FatalConfigError
-from ingestor.health import Health, Metrics
+from ingestor.metrics import Metrics
 from ingestor.settings import IngestorOptions
 from ingestor.tasks import TaskPublisher
 
@@ -150,7 +151,7 @@ class IngestorService:
         stream = self.rabbit.stream
         requested = _next(self.committed)
         first_seen: list[int] = []
-        self.last_delivery = time.monotonic()
+        self.last_delivery = self.last_progress = time.monotonic()
 
         async def on_message(raw: bytes, ctx) -> None:
             try:  # nothing may escape into rstream: it would drop the rest of the chunk
@@ -176,24 +177,27 @@ class IngestorService:
         watchdog = None
         try:
             await asyncio.wait_for(consumer.start(), 30)
-            await consumer.create_stream(stream, exists_ok=True)
+            await asyncio.wait_for(consumer.create_stream(stream, exists_ok=True), 30)
             spec = (
                 ConsumerOffsetSpecification(OffsetType.FIRST, None)
                 if requested is None
                 else ConsumerOffsetSpecification(OffsetType.OFFSET, requested)
             )
-            await consumer.subscribe(
-                stream,
-                on_message,
-                offset_specification=spec,
-                initial_credit=self.options.initial_credit,
-                subscriber_name=self.options.consumer_name,
+            await asyncio.wait_for(
+                consumer.subscribe(
+                    stream,
+                    on_message,
+                    offset_specification=spec,
+                    initial_credit=self.options.initial_credit,
+                    subscriber_name=self.options.consumer_name,
+                ),
+                30,
             )
             self.metrics.connected.set(1)
             self.health.beat("consuming")
             log.info("subscribed to %s at %s", stream, "the first offset" if requested is None else requested)
             processor = asyncio.create_task(self._process(queue, consumer, stream))
-            watchdog = asyncio.create_task(self._watchdog(consumer, stream))
+            watchdog = asyncio.create_task(self._watchdog(consumer, stream, queue))
             stopper = asyncio.create_task(stop.wait())
             closer = asyncio.create_task(ended.wait())
             done, _ = await asyncio.wait({processor, watchdog, stopper, closer}, return_when=asyncio.FIRST_COMPLETED)
@@ -218,10 +222,13 @@ class IngestorService:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(self._inflight), 120)
 
-    async def _watchdog(self, consumer: Consumer, stream: str) -> None:
+    async def _watchdog(self, consumer: Consumer, stream: str, queue: asyncio.Queue) -> None:
         timeout = self.options.watchdog_seconds
         while True:
             await asyncio.sleep(min(5.0, timeout / 3))
+            stalled = time.monotonic() - self.last_progress
+            if not queue.empty() and stalled > 2 * timeout:  # messages wait, yet nothing commits
+                raise SessionEnded(f"watchdog: no batch committed for {stalled:.0f} s while messages wait")
             if time.monotonic() - self.last_delivery < timeout:
                 continue
             try:  # silent: is the broker still there, and the stream?
@@ -261,6 +268,7 @@ class IngestorService:
         last = batch[-1].offset
         await asyncio.to_thread(self.checkpoint.write, last)
         self.committed = last
+        self.last_progress = time.monotonic()
         for status, count in outcome.by_status.items():
             self.metrics.applied.labels(status).inc(count)
         self.metrics.rejected.inc(outcome.rejected)

@@ -33,9 +33,10 @@ class NoTasks:
 class AmqpTaskPublisher:
     """Persistent messages on a durable queue, each confirmed by the broker before we go on."""
 
-    def __init__(self, rabbit: RabbitSettings, queue: str):
+    def __init__(self, rabbit: RabbitSettings, queue: str, timeout: float = 30.0):
         self._rabbit = rabbit
         self._queue = queue
+        self._timeout = timeout
         self._connection = None
         self._channel = None
 
@@ -43,7 +44,7 @@ class AmqpTaskPublisher:
         import aio_pika
         from aiormq.exceptions import AuthenticationError, ProbableAuthenticationError
 
-        if self._channel is None or self._channel.is_closed:
+        if self._channel is None or self._channel.is_closed or self._connection.is_closed:
             await self.close()
             try:
                 self._connection = await aio_pika.connect(self._rabbit.amqp_url(), timeout=15)
@@ -59,26 +60,30 @@ class AmqpTaskPublisher:
     async def publish(self, tasks: list[AugmentTask]) -> None:
         if not tasks:
             return
-        import aio_pika
-
-        channel = await self._ensure()
-        try:  # all in flight at once; each awaits its own confirm
-            await asyncio.gather(
-                *(
-                    channel.default_exchange.publish(
-                        aio_pika.Message(
-                            encode_task(task),
-                            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                            content_type="application/json",
-                        ),
-                        routing_key=self._queue,
-                    )
-                    for task in tasks
-                )
-            )
+        try:
+            channel = await asyncio.wait_for(self._ensure(), self._timeout)
+            # All in flight at once, each awaiting its confirm; a dead connection must not hang us.
+            await asyncio.wait_for(self._publish_all(channel, tasks), self._timeout)
         except Exception:
             await self.close()  # a fresh connection next time
             raise
+
+    async def _publish_all(self, channel, tasks: list[AugmentTask]) -> None:
+        import aio_pika
+
+        await asyncio.gather(
+            *(
+                channel.default_exchange.publish(
+                    aio_pika.Message(
+                        encode_task(task),
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        content_type="application/json",
+                    ),
+                    routing_key=self._queue,
+                )
+                for task in tasks
+            )
+        )
 
     async def close(self) -> None:
         connection, self._connection, self._channel = self._connection, None, None

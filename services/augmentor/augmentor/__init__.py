@@ -1,0 +1,1 @@
+"""The augmentor: 1 original + 7 augmented variants per annotation (``python -m augmentor``)."""
