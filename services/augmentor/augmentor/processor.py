@@ -30,7 +30,7 @@ import numpy as np
 from augmentor.errors import UnreadableImageError
 from augmentor.settings import AugmentorOptions
 from augmentor.transforms import VARIANT_NAMES, apply_variant, build_variants, variant_seed
-from azaion_shared.atomic import atomic_write_bytes, atomic_write_text, fsync_dir
+from azaion_shared.atomic import atomic_write_text, commit_staged, fsync_dir, stage_bytes
 from azaion_shared.boxes import correct_boxes
 from azaion_shared.errors import LabelError
 from azaion_shared.labels import Box, format_labels, read_labels
@@ -182,39 +182,14 @@ class Processor:
         except LabelError as exc:
             raise UnreadableImageError(str(exc)) from exc
         boxes = correct_boxes(boxes, self.options.min_box_size)
-        result = Result(name, "processed")
-        atomic_write_bytes(self.out.image(name), source, sync_dir=False)  # the original, bytes as they are
-        atomic_write_text(self.out.label(name), format_labels(boxes), sync_dir=False)
-        written = []
-        transform_time = 0.0
-        for variant in self.variants:
-            try:
-                t0 = time.perf_counter()
-                out, out_boxes, classes = apply_variant(
-                    variant,
-                    image,
-                    [(b.cx, b.cy, b.w, b.h) for b in boxes],
-                    [b.class_id for b in boxes],
-                    variant_seed(self.options.seed, name, variant.index),
-                )
-                t1 = time.perf_counter()
-                ok, encoded = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, self.options.jpeg_quality])
-                t2 = time.perf_counter()
-                if not ok:
-                    raise RuntimeError("JPEG encoding failed")
-                transform_time += t1 - t0
-                codec += t2 - t1
-                corrected = correct_boxes(
-                    (Box(c, *b) for c, b in zip(classes, out_boxes, strict=True)), self.options.min_box_size
-                )
-            except Exception as exc:  # a failing variant is skipped: fewer variants, never a wrong label
-                log.warning("%s: variant %d (%s) skipped: %s", name, variant.index, variant.name, exc)
-                result.skipped_variants.append(variant.name)
-                continue
-            variant_name = f"{name}_{variant.index}"
-            atomic_write_bytes(self.out.image(variant_name), encoded.tobytes(), sync_dir=False)
-            atomic_write_text(self.out.label(variant_name), format_labels(corrected), sync_dir=False)
-            written.append(variant.index)
+        result = Result(name, "processed", codec_seconds=codec)
+        staged: list = []  # written now, made durable together (one syncfs), then renamed into place
+        try:
+            written = self._stage_all(name, source, image, boxes, staged, result)
+            commit_staged(staged)
+        finally:
+            for tmp, _final in staged:  # what was not renamed (an error midway); a kill leaves them to
+                tmp.unlink(missing_ok=True)  # clean_temp_files at the next start
         self._remove_variants(name, keep=set(written))  # stale ones from an earlier run
         fsync_dir(self.out.images)
         fsync_dir(self.out.labels)
@@ -230,9 +205,42 @@ class Processor:
         atomic_write_text(marker, json.dumps(record, sort_keys=True))  # last: now the outputs are complete
         (self.failed / f"{name}.json").unlink(missing_ok=True)
         result.variants = len(written)
-        result.codec_seconds = codec
-        result.transform_seconds = transform_time
         return result
+
+    def _stage_all(self, name: str, source: bytes, image, boxes: list[Box], staged: list, result: Result) -> list[int]:
+        """Stage the original and every variant that succeeds; returns the variant indexes written."""
+        staged.append(stage_bytes(self.out.image(name), source))  # the original, bytes as they are
+        staged.append(stage_bytes(self.out.label(name), format_labels(boxes).encode()))
+        written = []
+        for variant in self.variants:
+            try:
+                t0 = time.perf_counter()
+                out, out_boxes, classes = apply_variant(
+                    variant,
+                    image,
+                    [(b.cx, b.cy, b.w, b.h) for b in boxes],
+                    [b.class_id for b in boxes],
+                    variant_seed(self.options.seed, name, variant.index),
+                )
+                t1 = time.perf_counter()
+                ok, encoded = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, self.options.jpeg_quality])
+                t2 = time.perf_counter()
+                if not ok:
+                    raise RuntimeError("JPEG encoding failed")
+                result.transform_seconds += t1 - t0
+                result.codec_seconds += t2 - t1
+                corrected = correct_boxes(
+                    (Box(c, *b) for c, b in zip(classes, out_boxes, strict=True)), self.options.min_box_size
+                )
+            except Exception as exc:  # a failing variant is skipped: fewer variants, never a wrong label
+                log.warning("%s: variant %d (%s) skipped: %s", name, variant.index, variant.name, exc)
+                result.skipped_variants.append(variant.name)
+                continue
+            variant_name = f"{name}_{variant.index}"
+            staged.append(stage_bytes(self.out.image(variant_name), encoded.tobytes()))
+            staged.append(stage_bytes(self.out.label(variant_name), format_labels(corrected).encode()))
+            written.append(variant.index)
+        return written
 
     def _set_aside(self, name: str, state: dict, reason: str) -> None:
         log.error("%s set aside until it changes: %s", name, reason)

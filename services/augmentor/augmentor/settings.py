@@ -25,8 +25,11 @@ class TransformOptions(BaseModel):
     motion_blur_max: int = Field(9, ge=3, description="Motion blur variant: largest kernel (odd).")
     noise_std_min: float = Field(0.03, ge=0, le=1, description="Noise variant: smallest std (fraction of 255).")
     noise_std_max: float = Field(0.10, ge=0, le=1, description="Noise variant: largest std.")
-    fog_min: float = Field(0.2, ge=0, le=1, description="Fog variant: lightest fog.")
-    fog_max: float = Field(0.5, ge=0, le=1, description="Fog variant: heaviest fog.")
+    noise_scale: float = Field(
+        0.5, gt=0, le=1, description="Noise variant: resolution the noise is drawn at (1 = per pixel, slower)."
+    )
+    shadows_min: int = Field(1, ge=1, description="Cloud-shadow variant: fewest shadows.")
+    shadows_max: int = Field(3, ge=1, description="Cloud-shadow variant: most shadows.")
 
 
 class AugmentorOptions(BaseModel):

@@ -167,25 +167,39 @@ def test_edit_regenerates_and_delete_removes(root, processor):
     assert outputs(root, "a") == {} and not (root.processed.path / MARKERS / "a.json").exists()
 
 
-def test_crash_midway_leaves_nothing_complete_and_a_rerun_finishes(root, processor, monkeypatch):
+@pytest.mark.parametrize("where", ["while staging", "while renaming"])
+def test_crash_midway_leaves_nothing_complete_and_a_rerun_finishes(root, processor, monkeypatch, where):
     write_source(root, "a", textured(), [Box(2, 0.4, 0.4, 0.2, 0.2)])
-    real = processor_module.atomic_write_bytes
+    processor.process("a")
+    before = outputs(root, "a")
+    write_source(root, "a", textured(seed=9), [Box(4, 0.5, 0.5, 0.3, 0.3)])  # an edit, then a crash redoing it
+    real_stage, real_commit = processor_module.stage_bytes, processor_module.commit_staged
     calls = []
 
-    def dying(path, data, **kwargs):
+    def dying_stage(path, data):
         calls.append(path)
         if len(calls) == 6:
             raise KeyboardInterrupt("power cut")  # not an Exception: nothing catches it
-        return real(path, data, **kwargs)
+        return real_stage(path, data)
 
-    monkeypatch.setattr(processor_module, "atomic_write_bytes", dying)
+    def dying_commit(staged):
+        real_commit(staged[:5])  # five files renamed, then the power goes
+        raise KeyboardInterrupt("power cut")
+
+    if where == "while staging":
+        monkeypatch.setattr(processor_module, "stage_bytes", dying_stage)
+    else:
+        monkeypatch.setattr(processor_module, "commit_staged", dying_commit)
     with pytest.raises(KeyboardInterrupt):
         processor.process("a")
-    assert not (root.processed.path / MARKERS / "a.json").exists()
+    assert not (root.processed.path / MARKERS / "a.json").exists()  # nothing looks complete
     assert processor.needs_work("a")
-    monkeypatch.setattr(processor_module, "atomic_write_bytes", real)
+    assert not list(root.processed.path.rglob("*.azaion-tmp"))
+    monkeypatch.setattr(processor_module, "stage_bytes", real_stage)
+    monkeypatch.setattr(processor_module, "commit_staged", real_commit)
     assert processor.process("a").status == "processed"
-    assert len(outputs(root, "a")) == 16
+    after = outputs(root, "a")
+    assert len(after) == 16 and after != before
 
 
 def test_an_original_named_like_a_variant_is_not_removed(root, processor):

@@ -23,8 +23,6 @@ touches what a later message wrote, whatever point the crash left things at.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import os
 import shutil
@@ -32,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from azaion_shared.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, move_pair
+from azaion_shared.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, move_pair, syncfs
 from azaion_shared.boxes import correct_box
 from azaion_shared.labels import Box, format_labels
 from azaion_shared.messages import Annotation, AnnotationStatus
@@ -80,7 +78,7 @@ class Applier:
         self.full_image_check = full_image_check
         self.max_image_pixels = max_image_pixels
         self.workers = workers
-        self._syncfs = _syncfs_function() if use_syncfs else None
+        self.use_syncfs = use_syncfs
         self._executor: ThreadPoolExecutor | None = None
 
     @property
@@ -135,19 +133,17 @@ class Applier:
                 fh.write(data)
                 for key, value in stamp.items():
                     os.setxattr(fh.fileno(), key, value)
-                if self._syncfs is None:
+                if not self.use_syncfs:
                     fh.flush()
                     os.fsync(fh.fileno())
         return staged
 
     def _flush(self, staged: list[Staged]) -> None:
-        if staged and self._syncfs is not None:
-            fd = os.open(self.staging, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                if self._syncfs(fd) != 0:
-                    raise OSError(ctypes.get_errno(), "syncfs failed")
-            finally:
-                os.close(fd)
+        if staged and self.use_syncfs and not syncfs(self.staging):
+            for item in staged:  # no syncfs on this platform: one fsync per file
+                for path in (item.image, item.label):
+                    with open(path, "rb+") as fh:
+                        os.fsync(fh.fileno())
 
     # --- rejected messages ----------------------------------------------------------------
     def reject(self, item: Decoded, reason: str, touched: set[Path]) -> None:
@@ -248,15 +244,6 @@ class Applier:
             # Always: a replay must not lose the augmentor's clean-up if the first task was lost.
             tasks.append(AugmentTask(name=name, action="delete"))
         return tasks
-
-
-def _syncfs_function():
-    """libc's syncfs(2) (Linux), or None where it is not available."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.syncfs
-    except (OSError, AttributeError):
-        return None
 
 
 def _has(pair_dir: PairDir, name: str) -> bool:
