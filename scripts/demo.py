@@ -1,132 +1,245 @@
-"""`make demo`: run the end-to-end path that exists so far, on this machine.
+"""`make demo`: the end-to-end path that exists so far, on this machine, with real parts.
 
-Stages are added as the services land. Today: annotations made from real
-photographs (ultralytics' sample images) go through the real broker in the
-wire format, are decoded, their boxes corrected, and the pairs written
-atomically into a demo data root.
+1. annotations made from real photographs (ultralytics' sample images, boxes drawn by hand, cut
+   into several crops) are published to the stream as an Operator, with one malformed message;
+2. the ingestor (a real process) applies them to a demo data root; the annotations are then
+   validated in bulk and one is deleted;
+3. the augmentor (a real process, 2 workers) turns each validated annotation into 8 images;
+4. a contact sheet of one annotation and its variants is drawn; a summary is printed.
+
+Every process started is stopped at the end, unless DEMO_KEEP=1.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+ROOT = Path(os.environ.get("DEMO_ROOT", REPO / ".run" / "demo"))
+STREAM = "azaion-demo"
+QUEUE = "azaion-demo-augment"
+
+# Boxes drawn by hand on ultralytics' sample photographs: class, then x1, y1, x2, y2 in 0..1.
+SAMPLE_BOXES = {
+    "bus": [
+        (5, 0.02, 0.21, 0.99, 0.68),
+        (0, 0.06, 0.37, 0.30, 0.83),
+        (0, 0.28, 0.37, 0.43, 0.80),
+        (0, 0.86, 0.36, 1.0, 0.81),
+        (0, 0.0, 0.51, 0.10, 0.80),
+    ],
+    "zidane": [(0, 0.12, 0.28, 0.60, 1.0), (0, 0.58, 0.05, 0.90, 1.0), (27, 0.34, 0.58, 0.40, 1.0)],
+}
+CROPS = [
+    (0.0, 0.0, 1.0, 1.0),
+    (0.0, 0.2, 0.7, 0.95),
+    (0.3, 0.1, 1.0, 0.9),
+    (0.1, 0.3, 0.9, 1.0),
+    (0.0, 0.0, 0.6, 0.7),
+    (0.35, 0.35, 1.0, 1.0),
+]
 
 
-def sample_images() -> list[Path]:
+def log(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+def make_annotations():
+    """(name, jpeg bytes, boxes) for every crop of every sample photograph."""
+    import cv2
     import ultralytics
 
-    assets = Path(ultralytics.__file__).parent / "assets"
-    return sorted(assets.glob("*.jpg"))
-
-
-# Boxes drawn by hand on ultralytics' two sample photographs (class ids from the demo class list).
-SAMPLE_BOXES = {
-    "bus": [(1, 0.49, 0.48, 0.95, 0.50), (0, 0.13, 0.66, 0.22, 0.42), (0, 0.32, 0.64, 0.16, 0.41)],
-    "zidane": [(0, 0.34, 0.62, 0.45, 0.75), (0, 0.78, 0.55, 0.38, 0.88), (2, 0.58, 0.99, 0.10, 0.08)],
-}
-
-
-async def stream_stage(root: Path, stream: str) -> dict[str, int]:
-    from rstream import AMQPMessage, Consumer, ConsumerOffsetSpecification, OffsetType, Producer, amqp_decoder
-
-    from azaion_shared.atomic import atomic_write_bytes, atomic_write_text
     from azaion_shared.boxes import correct_boxes
-    from azaion_shared.labels import Box, format_labels
-    from azaion_shared.messages import (
-        Annotation,
-        Detection,
-        MessageDecodeError,
-        application_properties,
-        decode_message,
-        encode_body,
-        status_from_properties,
+    from azaion_shared.labels import Box
+
+    assets = Path(ultralytics.__file__).parent / "assets"
+    out = []
+    for stem, boxes in SAMPLE_BOXES.items():
+        photo = cv2.imread(str(assets / f"{stem}.jpg"))
+        height, width = photo.shape[:2]
+        for i, (cx1, cy1, cx2, cy2) in enumerate(CROPS):
+            crop = photo[round(cy1 * height) : round(cy2 * height), round(cx1 * width) : round(cx2 * width)]
+            sx, sy = cx2 - cx1, cy2 - cy1
+            moved = [
+                Box.from_corners(c, (x1 - cx1) / sx, (y1 - cy1) / sy, (x2 - cx1) / sx, (y2 - cy1) / sy)
+                for c, x1, y1, x2, y2 in boxes
+            ]
+            ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 92])
+            if not ok:
+                raise RuntimeError(f"cannot encode a crop of {stem}")
+            out.append((f"{stem}-{i}", jpeg.tobytes(), correct_boxes(moved, min_size=0.02)))
+    return out
+
+
+def start(module: str, env: dict, log_file: Path) -> subprocess.Popen:
+    handle = open(log_file, "ab")  # noqa: SIM115 - handed to the child
+    return subprocess.Popen(
+        [sys.executable, "-m", module, "run"], env=env, stdout=handle, stderr=handle, start_new_session=True
     )
-    from azaion_shared.paths import DataRoot
 
-    data_root = DataRoot(root).ensure()
-    creds = dict(username="guest", password="guest", frame_max=8 * 1024 * 1024)
-    host, port = (
-        os.environ.get("AZAION_RABBIT__HOST", "localhost"),
-        int(os.environ.get("AZAION_RABBIT__STREAM_PORT", "5552")),
-    )
-    sent = 0
-    async with Producer(host, port, **creds) as producer:
-        await producer.delete_stream(stream, missing_ok=True)
-        await producer.create_stream(stream)
-        for path in sample_images():
-            detections = tuple(
-                Detection(class_num=c, center_x=x, center_y=y, width=w, height=h)
-                for c, x, y, w, h in SAMPLE_BOXES.get(path.stem, [])
-            )
-            msg = Annotation(name=path.stem, image=path.read_bytes(), detections=detections, role="Operator")
-            await producer.send_wait(
-                stream, AMQPMessage(body=encode_body(msg), application_properties=application_properties(msg))
-            )
-            sent += 1
-        # One malformed message, to show it is refused with a reason instead of crashing anything.
-        await producer.send_wait(
-            stream, AMQPMessage(body=b"\xc1 not msgpack", application_properties={"AnnotationStatus": "Created"})
-        )
-        sent += 1
 
-    counts = {"sent": sent, "written": 0, "rejected": 0, "boxes_dropped": 0}
-    done = asyncio.Event()
-
-    async def on_message(raw: bytes, ctx) -> None:
-        try:
-            envelope = amqp_decoder(raw)
-            msg = decode_message(envelope.body, status_from_properties(envelope.application_properties))
-        except Exception as exc:  # the demo shows the reason; the ingestor stores it in data-rejected/
-            reason = exc if isinstance(exc, MessageDecodeError) else f"not an AMQP 1.0 message: {exc}"
-            atomic_write_text(data_root.rejected / f"{ctx.offset}.reason.txt", f"{reason}\n")
-            atomic_write_bytes(data_root.rejected / f"{ctx.offset}.bin", raw)
-            counts["rejected"] += 1
-        else:
-            boxes = [Box(d.class_num, d.center_x, d.center_y, d.width, d.height) for d in msg.detections]
-            kept = correct_boxes(boxes)
-            counts["boxes_dropped"] += len(boxes) - len(kept)
-            atomic_write_bytes(data_root.seed.image(msg.name), msg.image)
-            atomic_write_text(data_root.seed.label(msg.name), format_labels(kept))
-            counts["written"] += 1
-        if counts["written"] + counts["rejected"] == sent:
-            done.set()
-
-    async with Consumer(host, port, **creds) as consumer:
-        await consumer.start()
-        await consumer.subscribe(
-            stream,
-            on_message,
-            offset_specification=ConsumerOffsetSpecification(OffsetType.FIRST, None),
-            initial_credit=2,
-        )
-        await asyncio.wait_for(done.wait(), timeout=60)
-    async with Producer(host, port, **creds) as producer:
-        await producer.delete_stream(stream, missing_ok=True)
-    return counts
+def wait_for(predicate, timeout: float, what: str, progress=None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if progress:
+            progress()
+        time.sleep(0.5)
+    raise SystemExit(f"[demo] timed out after {timeout:.0f} s waiting for {what}; logs are in {ROOT / 'logs'}")
 
 
 def main() -> int:
-    root = Path(os.environ.get("DEMO_ROOT", REPO / ".run" / "demo"))
-    if root.exists():
-        shutil.rmtree(root)  # idempotent: every run starts from an empty demo root
-    started = time.perf_counter()
-    counts = asyncio.run(stream_stage(root, "azaion-demo"))
-    elapsed = time.perf_counter() - started
-    print("\n=== demo summary ===")
-    print(
-        f"stream stage: {counts['sent']} messages sent, {counts['written']} annotations written, "
-        f"{counts['rejected']} rejected with a reason, {counts['boxes_dropped']} degenerate boxes dropped "
-        f"({elapsed:.1f} s)"
-    )
-    print(f"outputs: {root / 'data-seed'} (image + label pairs), {root / 'data-rejected'} (refused messages)")
-    print("later stages (ingestor service, augmentor, trainer, inference) are added as their issues land")
-    return 0 if counts["written"] == counts["sent"] - 1 and counts["rejected"] == 1 else 1
+    import asyncio
+
+    from rstream import AMQPMessage
+
+    from azaion_shared.messages import Annotation, AnnotationStatus, BulkAction, Detection
+    from azaion_shared.paths import DataRoot
+    from azaion_shared.settings import RabbitSettings
+    from ingestor.publish import producer, publish_messages, publish_raw
+
+    timings: dict[str, float] = {}
+    if ROOT.exists():
+        shutil.rmtree(ROOT)  # every run starts from an empty demo root: make demo is repeatable
+    (ROOT / "logs").mkdir(parents=True)
+    root = DataRoot(ROOT).ensure()
+    rabbit = RabbitSettings(stream=STREAM)
+
+    async def fresh_stream():
+        async with producer(rabbit) as prod:
+            await prod.delete_stream(STREAM, missing_ok=True)
+
+    asyncio.run(fresh_stream())
+    env = {
+        **os.environ,
+        "AZAION_ENV": "development",
+        "AZAION_ROOT": str(ROOT),
+        "AZAION_RABBIT__STREAM": STREAM,
+        "AZAION_INGESTOR__TASK_QUEUE": QUEUE,
+        "AZAION_AUGMENTOR__TASK_QUEUE": QUEUE,
+        "AZAION_INGESTOR__HEALTH_PORT": "0",
+        "AZAION_AUGMENTOR__HEALTH_PORT": "0",
+        "AZAION_AUGMENTOR__WORKERS": "2",
+        "AZAION_AUGMENTOR__RECONCILE_MINUTES": "1",
+    }
+    processes: list[subprocess.Popen] = []
+    try:
+        t0 = time.perf_counter()
+        annotations = make_annotations()
+        messages = [
+            Annotation(
+                name=name,
+                image=jpeg,
+                role="Operator",
+                detections=tuple(
+                    Detection(class_num=b.class_id, center_x=b.cx, center_y=b.cy, width=b.w, height=b.h) for b in boxes
+                ),
+            )
+            for name, jpeg, boxes in annotations
+        ]
+        publish_messages(rabbit, messages)
+        asyncio.run(
+            publish_raw(
+                rabbit, [AMQPMessage(body=b"\xc1 not msgpack", application_properties={"AnnotationStatus": "Created"})]
+            )
+        )
+        log(f"published {len(messages)} annotations of real photographs as an Operator, and 1 malformed message")
+        timings["publish"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        processes.append(start("ingestor", env, ROOT / "logs" / "ingestor.log"))
+        processes.append(start("augmentor", env, ROOT / "logs" / "augmentor.log"))
+        wait_for(
+            lambda: len(list(root.seed.names())) == len(messages) and any(root.rejected.glob("*.reason.txt")),
+            60,
+            "the ingestor to write data-seed/",
+        )
+        log(
+            f"ingestor: {len(list(root.seed.names()))} annotations in data-seed/, "
+            f"{len(list(root.rejected.glob('*.reason.txt')))} message rejected with its reason"
+        )
+        names = [m.name for m in messages]
+        deleted = names[-1]
+        publish_messages(
+            rabbit,
+            [
+                BulkAction(status=AnnotationStatus.VALIDATED, names=tuple(names)),
+                BulkAction(status=AnnotationStatus.DELETED, names=(deleted,)),
+            ],
+        )
+        expected = len(names) - 1
+        wait_for(
+            lambda: len(list(root.data.names())) == expected and root.deleted.image(deleted).exists(),
+            60,
+            "the bulk Validated and Deleted",
+        )
+        log(f"validated {len(names)} in bulk, deleted {deleted}: {expected} in data/, 1 in data_deleted/")
+        timings["ingest"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        markers = root.processed.path / ".complete"
+
+        def progress():
+            print(
+                f"\r[demo] augmentor: {len(list(markers.glob('*.json')))}/{expected} annotations processed",
+                end="",
+                flush=True,
+            )
+
+        wait_for(lambda: len(list(markers.glob("*.json"))) == expected, 180, "the augmentor", progress)
+        progress()
+        print()
+        timings["augment"] = time.perf_counter() - t0
+
+        from augmentor.contact_sheet import contact_sheet
+        from augmentor.settings import AugmentorOptions
+
+        sheet = contact_sheet(
+            root.data.image(names[0]),
+            root.data.label(names[0]),
+            AugmentorOptions(),
+            ROOT / "contact-sheet.png",
+            names={0: "person", 5: "bus", 27: "tie"},
+        )
+        processed = len(list(root.processed.images.glob("*.jpg")))
+        print("\n=== demo summary ===")
+        print(
+            f"stream:     {len(messages) + 3} messages ({len(messages)} Created, 1 Validated, 1 Deleted, 1 malformed)"
+        )
+        print(
+            f"ingestor:   {expected} in data/, 1 in data_deleted/, "
+            f"{len(list(root.rejected.glob('*.reason.txt')))} in data-rejected/ ({timings['ingest']:.1f} s)"
+        )
+        print(
+            f"augmentor:  {processed} images in data-processed/ = {expected} x (1 original + 7 variants) "
+            f"({timings['augment']:.1f} s)"
+        )
+        print(f"outputs:    {ROOT}  (contact sheet: {sheet}; logs: {ROOT / 'logs'})")
+        print("not yet in the demo: training, export, publishing and edge inference (their issues are open)")
+        return 0 if processed == expected * 8 else 1
+    finally:
+        if os.environ.get("DEMO_KEEP") == "1":
+            log(
+                "DEMO_KEEP=1: ingestor and augmentor keep running; stop them with: "
+                f"kill {' '.join(str(p.pid) for p in processes)}"
+            )
+        else:
+            for proc in processes:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGTERM)
+            for proc in processes:
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+            log("stopped every process the demo started")
 
 
 if __name__ == "__main__":
