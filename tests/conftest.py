@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -36,5 +37,25 @@ def rabbit() -> RabbitSettings:
 
 
 @pytest.fixture
-def stream_name() -> str:
-    return f"test-{uuid.uuid4().hex[:12]}"
+def stream_name(rabbit) -> str:
+    """A fresh stream name; the stream and its task queue are deleted afterwards, so that the broker
+    does not accumulate data (a broker restart recovers every stream and durable queue it holds)."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    yield name
+    asyncio.run(_delete_stream_and_queue(rabbit, name))
+
+
+async def _delete_stream_and_queue(rabbit: RabbitSettings, name: str) -> None:
+    import aio_pika
+    from rstream import Producer
+
+    creds = dict(username=rabbit.user, password=rabbit.password.get_secret_value())
+    try:
+        async with Producer(rabbit.host, rabbit.stream_port, **creds) as producer:
+            await producer.delete_stream(name, missing_ok=True)
+        connection = await aio_pika.connect(rabbit.amqp_url(), timeout=10)
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(f"{name}-tasks")
+    except Exception as exc:  # clean-up only: a test that stopped the broker must not fail here
+        print(f"clean-up of {name} failed: {exc}")

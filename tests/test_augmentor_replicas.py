@@ -67,11 +67,19 @@ def complete_or_absent(root: DataRoot, names: list[str]) -> None:
 
 def test_two_replicas_share_100_images_once_each(tmp_path, rabbit, queue):
     root = DataRoot(tmp_path / "root").ensure()
-    names = seed_images(root, 100)
     replicas = [AugmentorProcess(root.root, queue, tmp_path / f"replica-{i}.log", workers="1") for i in range(2)]
     for replica in replicas:
-        replica.start()  # each reconciles at start: 200 tasks for 100 images, duplicates must be skipped
+        replica.start()
     try:
+        wait_until(
+            lambda: all("consuming" in r.log_path.read_text(errors="replace") for r in replicas),
+            60,
+            what="both replicas consuming",
+        )
+        names = seed_images(root, 100, size=(256, 192))
+        # Every image twice, as a replay of the stream would: the duplicates must not be processed again.
+        tasks = [AugmentTask(name=n, action="upsert") for n in names]
+        publish_tasks(rabbit, queue, tasks + tasks)
         wait_until(lambda: counts(root) == (800, 800, 100), 180, what="800 images, 800 labels, 100 markers")
         time.sleep(2)  # let duplicate tasks drain: they must not redo anything
     finally:

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -269,4 +268,3 @@ def test_publish_command(tmp_path, stream_rabbit):
     assert (root / "data/labels/a.txt").read_text() == "3 0.500000 0.500000 0.250000 0.250000\n"
     assert (root / "data/images/a.jpg").read_bytes() == make_jpeg(1)
     assert (root / "data_deleted/labels/b.txt").read_text() == ""
-    assert uuid  # stream names are unique per test (conftest)

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import yaml
@@ -24,7 +23,7 @@ class IngestorProcess:
             "AZAION_ROOT": str(root),
             "AZAION_RABBIT__STREAM": stream,
             "AZAION_INGESTOR__HEALTH_PORT": "0",
-            "AZAION_INGESTOR__TASK_QUEUE": f"test-tasks-{uuid.uuid4().hex[:8]}",
+            "AZAION_INGESTOR__TASK_QUEUE": f"{stream}-tasks",  # removed with the stream (tests/conftest.py)
             "AZAION_INGESTOR__WATCHDOG_SECONDS": "5",
             "AZAION_INGESTOR__BACKOFF_INITIAL": "0.2",
             "AZAION_INGESTOR__BACKOFF_MAX": "2",

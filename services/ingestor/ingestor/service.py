@@ -239,6 +239,17 @@ class IngestorService:
                 ) from exc
             if not exists:
                 raise SessionEnded(f"watchdog: stream {stream} no longer exists")
+            # Seen after a broker restart: a subscription the broker accepted but never serves.
+            try:
+                end = await asyncio.wait_for(self.stream_end(), timeout=15)
+            except Exception as exc:
+                log.info("watchdog: could not read the stream's end: %s", exc)
+                end = None
+            committed = self.committed if self.committed is not None else -1
+            if end is not None and end > committed and queue.empty():
+                raise SessionEnded(
+                    f"watchdog: the stream holds offset {end} but nothing after {committed} arrived for {timeout:.0f} s"
+                )
             self.last_delivery = time.monotonic()  # an idle stream, a healthy broker
 
     async def _process(self, queue: asyncio.Queue, consumer: Consumer, stream: str) -> None:

@@ -1,0 +1,103 @@
+"""``python -m trainer``: the training job, whole (``run``) or step by step."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from azaion_shared.errors import AzaionError
+from azaion_shared.logs import setup_logging
+from azaion_shared.settings import load_settings
+
+DESCRIPTION = """\
+The training job: dataset from data-processed/ -> YOLO training (resumable) -> archive in
+models/{run}/ -> promotion gate -> ONNX export (models/azaion.onnx) -> encrypted publish (small part
+to the API, big part to the CDN). `run` does it all and continues an interrupted run by itself.
+
+Configuration (environment): AZAION_ROOT, AZAION_TRAINER__* (profile, epochs, batch, imgsz, weights,
+device, overrides as JSON ...), AZAION_API_CLIENT__*, AZAION_CDN__*, AZAION_MODEL_KEY(_FILE).
+Any ultralytics train argument: --set name=value (repeatable), e.g. --set lr0=0.005 --set mosaic=0.
+"""
+
+
+def _value(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tiny", action="store_true", help="the tiny profile: yolo11n, 96 px, 2 epochs (CPU)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_run(cmd, required=False):
+        cmd.add_argument("--run", required=required, help="run name (default: a timestamp, or the interrupted run)")
+        return cmd
+
+    run = with_run(sub.add_parser("run", help="the whole flow"))
+    run.add_argument("--force", action="store_true", help="publish even if the gate says the model is worse")
+    run.add_argument("--no-publish", action="store_true", help="stop after the export")
+    run.add_argument("--set", action="append", default=[], metavar="ARG=VALUE", help="an ultralytics train argument")
+    with_run(sub.add_parser("dataset", help="form datasets/{run}/ from data-processed/"), required=True)
+    train = with_run(sub.add_parser("train", help="train on datasets/{run}/"), required=True)
+    train.add_argument("--set", action="append", default=[], metavar="ARG=VALUE")
+    with_run(sub.add_parser("resume", help="continue an interrupted run from its last good checkpoint"))
+    gate = with_run(
+        sub.add_parser("gate", help="compare the run with the current model; promote it if not worse"), required=True
+    )
+    gate.add_argument("--force", action="store_true")
+    with_run(sub.add_parser("export", help="export models/azaion.pt to models/azaion.onnx"), required=True)
+    with_run(sub.add_parser("publish", help="encrypt and publish models/azaion.onnx"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from trainer.pipeline import Pipeline
+    from trainer.settings import TrainerSettings
+    from trainer.training import offline
+
+    offline()
+    try:
+        settings = load_settings(TrainerSettings)
+        if args.tiny:
+            settings.trainer.profile = "tiny"
+        setup_logging(settings.log_level, settings.log_json)
+        pipeline = Pipeline(settings)
+        extra = dict(item.split("=", 1) for item in getattr(args, "set", []) if "=" in item)
+        extra = {k: _value(v) for k, v in extra.items()}
+        if args.command == "run":
+            report = pipeline.run(args.run, args.force, not args.no_publish, extra)
+            print(json.dumps(report.__dict__, indent=2, default=str))
+            return 0 if report.gate.get("publish") else 3
+        if args.command == "dataset":
+            pipeline.form_dataset(args.run)
+        elif args.command == "train":
+            pipeline.train(args.run, extra)
+        elif args.command == "resume":
+            print(f"run {pipeline.resume(args.run)} trained and archived")
+        elif args.command == "gate":
+            decision = pipeline.gate(args.run, args.force)
+            print(decision.reason)
+            return 0 if decision.publish else 3
+        elif args.command == "export":
+            print(f"exported {pipeline.export(args.run)}")
+        elif args.command == "publish":
+            published = pipeline.publish(args.run)
+            print(
+                f"published {published.name}: {published.small_bytes} bytes to the API, "
+                f"{published.big_bytes} bytes to the CDN"
+            )
+        return 0
+    except AzaionError as exc:
+        print(f"trainer: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""Dataset formation: data-processed/ -> datasets/{run}/ for one training run.
+
+- Only complete annotations (those with a completion marker from the augmentor) are used.
+- Every pair is validated (label columns, values in 0..1, known class, a JPEG that starts and
+  ends like one); a bad pair is moved to data-corrupted/ with its reason, the rest goes on.
+- The split is by *original annotation*: an original and its variants land in the same split,
+  so near-duplicates never leak into valid/test. The split of a name is decided by a hash of
+  (seed, name): deterministic, and stable as data grows (adding images never moves old ones).
+- valid and test take only originals by default (variants measure nothing new).
+- Files enter datasets/{run}/ as hard links (a copy only across filesystems).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from azaion_shared.atomic import atomic_write_text
+from azaion_shared.errors import LabelError
+from azaion_shared.labels import parse_labels
+from azaion_shared.paths import DataRoot
+from trainer.classes import HEAD_SIZE, padded_names
+from trainer.errors import DatasetError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "valid", "test")
+MARKERS = ".complete"
+
+
+@dataclass(frozen=True)
+class SplitRatios:
+    train: float = 0.7
+    valid: float = 0.2
+    test: float = 0.1
+
+    def __post_init__(self) -> None:
+        if min(self.train, self.valid, self.test) < 0 or abs(self.train + self.valid + self.test - 1) > 1e-6:
+            raise DatasetError(f"split ratios must be >= 0 and sum to 1, got {self.train}/{self.valid}/{self.test}")
+
+
+@dataclass
+class DatasetResult:
+    path: Path
+    data_yaml: Path
+    counts: dict[str, int] = field(default_factory=dict)  # images per split
+    groups: dict[str, int] = field(default_factory=dict)  # originals per split
+    histogram: dict[str, dict[int, int]] = field(default_factory=dict)
+    corrupted: list[tuple[str, str]] = field(default_factory=list)
+    manifest_hash: str = ""
+
+
+def split_of(name: str, seed: int, ratios: SplitRatios) -> str:
+    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    if u < ratios.train:
+        return "train"
+    return "valid" if u < ratios.train + ratios.valid else "test"
+
+
+def complete_groups(root: DataRoot) -> dict[str, list[str]]:
+    """original name -> its output names (original first), for every annotation with a marker."""
+    groups = {}
+    markers = root.processed.path / MARKERS
+    if not markers.is_dir():
+        return groups
+    for marker in sorted(markers.glob("*.json")):
+        try:
+            record = json.loads(marker.read_text())
+            variants = [int(v) for v in record.get("variants", [])]
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("ignoring unreadable marker %s: %s", marker, exc)
+            continue
+        name = marker.stem
+        groups[name] = [name] + [f"{name}_{v}" for v in variants]
+    return groups
+
+
+def check_pair(image: str, label: str, known: set[int]) -> str | None:
+    """The reason a pair is unusable, or None. Cheap: the augmentor decoded every image it wrote."""
+    try:
+        with open(label, encoding="utf-8") as fh:
+            boxes = parse_labels(fh.read(), source=label, num_classes=HEAD_SIZE)
+    except FileNotFoundError:
+        return "label file missing"
+    except (LabelError, UnicodeDecodeError) as exc:
+        return str(exc)
+    for box in boxes:
+        if box.class_id not in known:
+            return f"{label}: class id {box.class_id} is not in the classes file"
+    try:
+        fd = os.open(image, os.O_RDONLY)
+    except FileNotFoundError:
+        return "image file missing"
+    try:
+        size = os.fstat(fd).st_size
+        if size < 4 or os.pread(fd, 3, 0) != b"\xff\xd8\xff" or os.pread(fd, 2, size - 2) != b"\xff\xd9":
+            return f"{image}: not a complete JPEG (start or end-of-image marker missing)"
+    finally:
+        os.close(fd)
+    return None
+
+
+def link(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except FileExistsError:
+        os.unlink(dst)
+        os.link(src, dst)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.copy2(src, dst)  # another filesystem: a copy is the only way
+
+
+def quarantine(root: DataRoot, name: str, reason: str) -> None:
+    corrupted = root.corrupted.ensure()
+    for src, dst in (
+        (root.processed.image(name), corrupted.image(name)),
+        (root.processed.label(name), corrupted.label(name)),
+    ):
+        if src.exists():
+            os.replace(src, dst)
+    reasons = corrupted.path / "reasons"
+    reasons.mkdir(exist_ok=True)
+    atomic_write_text(reasons / f"{name}.txt", reason + "\n")
+    log.warning("moved %s to data-corrupted/: %s", name, reason)
+
+
+def form_dataset(
+    root: DataRoot,
+    run: str,
+    classes: dict[int, str],
+    seed: int = 0,
+    ratios: SplitRatios = SplitRatios(),
+    variants_in_eval: bool = False,
+) -> DatasetResult:
+    groups = complete_groups(root)
+    if not groups:
+        raise DatasetError(
+            f"no complete annotations in {root.processed.path}: run the augmentor first (python -m augmentor process)"
+        )
+    out = root.dataset(run)
+    if out.exists():
+        shutil.rmtree(out)  # a run's dataset is formed once; re-forming starts clean
+    dirs = {s: (out / s / "images", out / s / "labels") for s in SPLITS}
+    for images, labels in dirs.values():
+        images.mkdir(parents=True)
+        labels.mkdir(parents=True)
+    known = set(classes)
+    result = DatasetResult(path=out, data_yaml=out / "data.yaml")
+    histogram = {s: Counter() for s in SPLITS}
+    manifest = hashlib.sha256()
+    src_images, src_labels = str(root.processed.images), str(root.processed.labels)
+    for original in sorted(groups):
+        split = split_of(original, seed, ratios)
+        members = groups[original] if split == "train" or variants_in_eval else groups[original][:1]
+        dst_images, dst_labels = (str(d) for d in dirs[split])
+        used = 0
+        for name in members:
+            image, label = f"{src_images}/{name}.jpg", f"{src_labels}/{name}.txt"
+            reason = check_pair(image, label, known)
+            if reason is not None:
+                quarantine(root, name, reason)
+                result.corrupted.append((name, reason))
+                continue
+            link(image, f"{dst_images}/{name}.jpg")
+            link(label, f"{dst_labels}/{name}.txt")
+            with open(label) as fh:
+                for line in fh:
+                    if line.strip():
+                        histogram[split][int(line.split(maxsplit=1)[0])] += 1
+            st = os.stat(image)
+            manifest.update(f"{split}/{name} {st.st_size} {st.st_mtime_ns}\n".encode())
+            used += 1
+        result.counts[split] = result.counts.get(split, 0) + used
+        result.groups[split] = result.groups.get(split, 0) + (1 if used else 0)
+    result.histogram = {s: dict(sorted(h.items())) for s, h in histogram.items()}
+    result.manifest_hash = manifest.hexdigest()
+    for split in SPLITS:
+        result.counts.setdefault(split, 0)
+        result.groups.setdefault(split, 0)
+    data = {
+        "path": str(out),
+        "train": "train/images",
+        "val": "valid/images",
+        "test": "test/images",
+        "nc": HEAD_SIZE,
+        "names": padded_names(classes),
+    }
+    atomic_write_text(result.data_yaml, yaml.safe_dump(data, sort_keys=False))
+    atomic_write_text(
+        out / "manifest.json",
+        json.dumps(
+            {
+                "run": run,
+                "seed": seed,
+                "ratios": vars(ratios),
+                "counts": result.counts,
+                "originals": result.groups,
+                "corrupted": len(result.corrupted),
+                "hash": result.manifest_hash,
+            },
+            indent=2,
+        ),
+    )
+    atomic_write_text(out / "histogram.txt", format_histogram(result.histogram, classes))
+    atomic_write_text(out / "histogram.json", json.dumps(result.histogram, indent=2))
+    if result.counts["train"] == 0:
+        raise DatasetError(f"no training images in {out}: every annotation was corrupt or went to valid/test")
+    return result
+
+
+def format_histogram(histogram: dict[str, dict[int, int]], classes: dict[int, str]) -> str:
+    ids = sorted({c for h in histogram.values() for c in h})
+    width = max([len(classes.get(c, str(c))) for c in ids] + [5])
+    lines = [f"{'class':<{width}} " + " ".join(f"{s:>8}" for s in SPLITS)]
+    for c in ids:
+        lines.append(f"{classes.get(c, str(c)):<{width}} " + " ".join(f"{histogram[s].get(c, 0):>8}" for s in SPLITS))
+    lines.append(f"{'boxes':<{width}} " + " ".join(f"{sum(histogram[s].values()):>8}" for s in SPLITS))
+    return "\n".join(lines) + "\n"

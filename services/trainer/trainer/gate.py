@@ -1,0 +1,72 @@
+"""The promotion gate: the new model must not be worse than the current one on the new test split."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from azaion_shared.atomic import atomic_write_text
+from azaion_shared.paths import DataRoot
+from trainer.archive import CURRENT
+from trainer.training import offline
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GateDecision:
+    publish: bool
+    reason: str
+    split: str
+    new_map50_95: float
+    new_map50: float
+    current_map50_95: float | None = None
+    current_map50: float | None = None
+    margin: float = 0.0
+    forced: bool = False
+
+
+def evaluate(
+    weights: Path, data_yaml: Path, split: str, imgsz: int, device: str, batch: int = 8
+) -> tuple[float, float]:
+    offline()
+    from ultralytics import YOLO
+
+    metrics = YOLO(str(weights)).val(
+        data=str(data_yaml),
+        split=split,
+        imgsz=imgsz,
+        batch=batch,
+        device=device or None,
+        plots=False,
+        verbose=False,
+        save_json=False,
+        workers=0,
+    )
+    return float(metrics.box.map), float(metrics.box.map50)
+
+
+def decide(
+    root: DataRoot, run: str, data_yaml: Path, test_images: int, imgsz: int, device: str, margin: float, force: bool
+) -> GateDecision:
+    split = "test" if test_images > 0 else "val"  # a tiny data set may leave test empty
+    new = root.model_run(run) / "weights" / "best.pt"
+    new_map, new_map50 = evaluate(new, data_yaml, split, imgsz, device)
+    current = root.models / CURRENT
+    if not current.exists():
+        decision = GateDecision(True, "no current model: the first one is published", split, new_map, new_map50)
+    else:
+        cur_map, cur_map50 = evaluate(current, data_yaml, split, imgsz, device)
+        ok = new_map >= cur_map - margin
+        reason = f"mAP50-95 {new_map:.4f} vs current {cur_map:.4f} (margin {margin}): " + (
+            "not worse, publish" if ok else "worse, keep the current model"
+        )
+        decision = GateDecision(ok, reason, split, new_map, new_map50, cur_map, cur_map50, margin)
+    if force and not decision.publish:
+        decision.publish, decision.forced = True, True
+        decision.reason += " -- forced by --force"
+    atomic_write_text(root.model_run(run) / "gate.json", json.dumps(asdict(decision), indent=2))
+    log.info("gate: %s", decision.reason)
+    return decision

@@ -1,0 +1,195 @@
+"""The whole flow and its steps, with a small state file so that `run` continues an interrupted run."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from azaion_shared.atomic import atomic_write_text
+from azaion_shared.paths import DataRoot
+from trainer import archive, dataset, export, gate, training
+from trainer.classes import load_classes
+from trainer.errors import TrainerError
+from trainer.settings import TrainerSettings
+
+log = logging.getLogger(__name__)
+
+STATE = ".trainer-state.json"
+
+
+@dataclass
+class Report:
+    run: str
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    dataset: dict = field(default_factory=dict)
+    gate: dict = field(default_factory=dict)
+    exported: str | None = None
+    published: dict | None = None
+
+
+class Pipeline:
+    def __init__(self, settings: TrainerSettings):
+        self.settings = settings
+        self.options = settings.trainer
+        self.root = DataRoot(settings.root).ensure()
+        self.resolved = self.options.resolved()
+
+    # --- state ----------------------------------------------------------------------------
+    @property
+    def state_file(self) -> Path:
+        return self.root.models / STATE
+
+    def state(self) -> dict:
+        try:
+            return json.loads(self.state_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def set_state(self, run: str, stage: str) -> None:
+        atomic_write_text(self.state_file, json.dumps({"run": run, "stage": stage, "at": time.time()}))
+
+    def interrupted_run(self) -> str | None:
+        state = self.state()
+        return state.get("run") if state.get("stage") == "training" else None
+
+    # --- steps ----------------------------------------------------------------------------
+    def form_dataset(self, run: str) -> dataset.DatasetResult:
+        o = self.options
+        result = dataset.form_dataset(
+            self.root,
+            run,
+            load_classes(o.classes_file),
+            o.seed,
+            dataset.SplitRatios(o.train_ratio, o.valid_ratio, o.test_ratio),
+            o.variants_in_eval,
+        )
+        print((result.path / "histogram.txt").read_text(), end="")
+        print(
+            f"dataset {run}: "
+            + ", ".join(f"{s} {result.counts[s]} images ({result.groups[s]} originals)" for s in dataset.SPLITS)
+            + f"; {len(result.corrupted)} pairs quarantined"
+        )
+        return result
+
+    def train_args(self, extra: dict | None = None) -> dict:
+        r = self.resolved
+        args = {
+            "epochs": r["epochs"],
+            "batch": r["batch"],
+            "imgsz": r["imgsz"],
+            "save_period": self.options.save_period,
+            "seed": self.options.seed,
+            "workers": self.options.workers,
+            "plots": True,
+        }
+        if self.options.device:
+            args["device"] = self.options.device
+        return {**args, **self.options.overrides, **(extra or {})}
+
+    def train(self, run: str, extra: dict | None = None) -> None:
+        data_yaml = self.root.dataset(run) / "data.yaml"
+        if not data_yaml.exists():
+            raise TrainerError(f"no dataset for run {run}: form it first (`python -m trainer dataset --run {run}`)")
+        self.set_state(run, "training")
+        training.train(self.root, run, data_yaml, self.train_args(extra), self.options.weights, self.resolved["model"])
+        self.finish_training(run)
+
+    def resume(self, run: str | None = None) -> str:
+        run = run or self.interrupted_run()
+        if not run:
+            raise TrainerError("no interrupted run to resume (the state file says none is training)")
+        if not training.finished(self.root, run):
+            self.set_state(run, "training")
+            training.resume(self.root, run)
+        self.finish_training(run)
+        return run
+
+    def finish_training(self, run: str) -> None:
+        archive.archive(self.root, run, self.root.dataset(run))
+        self.set_state(run, "trained")
+
+    def gate(self, run: str, force: bool = False) -> gate.GateDecision:
+        manifest = json.loads((self.root.dataset(run) / "manifest.json").read_text())
+        decision = gate.decide(
+            self.root,
+            run,
+            self.root.dataset(run) / "data.yaml",
+            manifest["counts"]["test"],
+            self.resolved["imgsz"],
+            self.options.device,
+            self.options.gate_margin,
+            force,
+        )
+        if decision.publish:
+            archive.promote(self.root, run)
+        self.set_state(run, "gated" if decision.publish else "rejected")
+        return decision
+
+    def export(self, run: str) -> Path:
+        path = export.export_onnx(
+            self.root, self.root.models / archive.CURRENT, run, self.resolved["export_imgsz"], self.options.export_batch
+        )
+        self.set_state(run, "exported")
+        return path
+
+    def publish(self, run: str | None = None):
+        from azaion_shared.cdn import storage_from_settings
+        from azaion_shared.crypto import load_key
+        from azaion_shared.distribution import publish_resource
+
+        model = self.root.models / "azaion.onnx"
+        if not model.exists():
+            raise TrainerError(f"nothing to publish: {model} does not exist (run `python -m trainer export`)")
+        key = load_key()
+        cdn = storage_from_settings(self.settings.cdn, self.root.root)
+        with self.settings.api_client.client(progress=True) as api:
+            published = publish_resource(model, self.options.resource_name, key, api, cdn)
+        if run:
+            self.set_state(run, "published")
+        return published
+
+    # --- everything -----------------------------------------------------------------------
+    def run(
+        self, run: str | None = None, force: bool = False, publish: bool = True, extra: dict | None = None
+    ) -> Report:
+        resumed = self.interrupted_run()
+        report = Report(run=resumed or run or time.strftime("%Y%m%d-%H%M%S"))
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            report.stages[stage] = round(now - clock, 1)
+            clock = now
+
+        if resumed:
+            log.info("run %s was interrupted while training: resuming it", resumed)
+            self.resume(resumed)
+            lap("resume")
+        else:
+            result = self.form_dataset(report.run)
+            report.dataset = {"counts": result.counts, "originals": result.groups, "corrupted": len(result.corrupted)}
+            lap("dataset")
+            self.train(report.run, extra)
+            lap("train")
+        decision = self.gate(report.run, force)
+        report.gate = {
+            "publish": decision.publish,
+            "reason": decision.reason,
+            "map50_95": decision.new_map50_95,
+            "map50": decision.new_map50,
+            "current_map50_95": decision.current_map50_95,
+        }
+        lap("gate")
+        if not decision.publish:
+            return report
+        report.exported = str(self.export(report.run))
+        lap("export")
+        if publish:
+            published = self.publish(report.run)
+            report.published = {"name": published.name, "small": published.small_bytes, "big": published.big_bytes}
+            lap("publish")
+        return report

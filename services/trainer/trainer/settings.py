@@ -1,0 +1,52 @@
+"""The trainer's settings: ``AZAION_TRAINER__*``, the API client, the CDN and the model key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from azaion_shared.api_client import ApiClientSettings
+from azaion_shared.cdn import CdnSettings
+from azaion_shared.settings import AzaionSettings
+
+#: Production defaults (DESIGN.md, "Configuration").
+PRODUCTION = {"model": "yolo11m.yaml", "epochs": 120, "batch": 11, "imgsz": 1280, "export_imgsz": 1280}
+#: For tests and the demo: a CPU run well under a minute.
+TINY = {"model": "yolo11n.yaml", "epochs": 2, "batch": 8, "imgsz": 96, "export_imgsz": 96}
+
+
+class TrainerOptions(BaseModel):
+    profile: str = Field("production", description="production or tiny: the defaults below.")
+    model: str | None = Field(None, description="Model yaml (architecture); default by profile.")
+    weights: Path | None = Field(
+        Path("/weights/yolo11m.pt"), description="Pretrained weights, used when the file exists (mount it)."
+    )
+    epochs: int | None = Field(None, ge=1)
+    batch: int | None = Field(None, ge=1)
+    imgsz: int | None = Field(None, ge=32)
+    save_period: int = Field(1, description="Save a checkpoint every N epochs (power-loss safety).")
+    device: str = Field("", description="'' (auto), 'cpu', '0', '0,1', ...")
+    workers: int = Field(2, ge=0, description="Data loader workers.")
+    seed: int = Field(0, description="Seed of the split and of training.")
+    train_ratio: float = 0.7
+    valid_ratio: float = 0.2
+    test_ratio: float = 0.1
+    variants_in_eval: bool = Field(False, description="Also put variants in valid/test (they inflate mAP).")
+    classes_file: Path | None = Field(None, description="Default: the classes.yaml kept in the repository.")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="Any ultralytics train argument (JSON).")
+    gate_margin: float = Field(0.0, ge=0, description="Publish only if mAP50-95 >= current - margin.")
+    export_imgsz: int | None = Field(None, ge=32)
+    export_batch: int = Field(4, ge=1)
+    resource_name: str = Field("azaion.onnx", description="Name the ONNX model is published under.")
+
+    def resolved(self) -> dict:
+        base = TINY if self.profile == "tiny" else PRODUCTION
+        return {key: getattr(self, key) if getattr(self, key) is not None else base[key] for key in base}
+
+
+class TrainerSettings(AzaionSettings):
+    trainer: TrainerOptions = Field(default_factory=TrainerOptions)
+    api_client: ApiClientSettings = Field(default_factory=ApiClientSettings)
+    cdn: CdnSettings = Field(default_factory=CdnSettings)

@@ -1,0 +1,158 @@
+"""The trainer for real, on the tiny profile: train, kill, resume, gate, export, publish, fetch, detect."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from augmentor_proc import seed_images
+from ingestor_proc import wait_until
+
+from azaion_shared.paths import DataRoot
+
+PASSWORD = "trainer-password"
+
+
+def trainer_env(root: Path, **extra: str) -> dict:
+    return {
+        **os.environ,
+        "AZAION_ENV": "development",
+        "AZAION_ROOT": str(root),
+        "AZAION_TRAINER__PROFILE": "tiny",
+        "AZAION_TRAINER__DEVICE": "cpu",
+        "AZAION_TRAINER__WORKERS": "0",
+        **extra,
+    }
+
+
+def trainer(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "trainer", *args],
+        env=trainer_env(root, **env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory) -> DataRoot:
+    from augmentor.processor import Processor
+    from augmentor.settings import AugmentorOptions
+
+    root = DataRoot(tmp_path_factory.mktemp("trainer") / "root").ensure()
+    processor = Processor(root, AugmentorOptions(workers=1)).ensure()
+    for name in seed_images(root, 24, size=(128, 96)):
+        assert processor.process(name).status == "processed"
+    return root
+
+
+def test_kill_mid_training_then_resume(processed):
+    root = processed.root
+    assert trainer(root, "dataset", "--run", "r1").returncode == 0
+    env = trainer_env(root)
+    log = open(root / "train.log", "wb")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainer", "train", "--run", "r1", "--set", "epochs=4"],
+        env=env,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+    weights = root / "models" / ".train" / "r1" / "weights"
+    try:
+        wait_until(lambda: (weights / "epoch1.pt").exists(), 300, interval=0.1, what="two epochs saved")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # power loss
+        proc.wait()
+    # A save cut short by the power loss: last.pt half-written. Resume must not use it.
+    last = weights / "last.pt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 3])
+    done = trainer(root, "resume")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "does not load" in done.stderr
+    results = (root / "models" / "r1" / "results.csv").read_text().strip().splitlines()
+    assert len(results) == 1 + 4  # header + the four epochs, none lost, none repeated
+    epochs = [int(float(line.split(",")[0])) for line in results[1:]]
+    assert epochs == [1, 2, 3, 4]
+    assert (root / "models" / "r1" / "weights" / "best.pt").exists()
+    assert (root / "models" / "r1" / "dataset-manifest.json").exists()
+
+
+def test_gate_export_publish_fetch_detect(processed, api_server, s3_server, tmp_path):
+    root = processed.root
+    from azaion_shared.crypto import generate_key
+
+    api_server.add_user("trainer@x.io", PASSWORD, "ResourceUploader")
+    api_server.add_user("edge@x.io", PASSWORD, "Device")
+    bucket = f"models-{uuid.uuid4().hex[:8]}"
+    s3_server.storage(bucket)
+    key = generate_key()
+    env = {
+        "AZAION_MODEL_KEY": key,
+        "AZAION_API_CLIENT__URL": api_server.url,
+        "AZAION_API_CLIENT__EMAIL": "trainer@x.io",
+        "AZAION_API_CLIENT__PASSWORD": PASSWORD,
+        "AZAION_CDN__BUCKET": bucket,
+        "AZAION_CDN__ENDPOINT_URL": s3_server.url,
+        "AZAION_CDN__ACCESS_KEY": "test",
+        "AZAION_CDN__SECRET_KEY": "test",
+    }
+    if not (root / "models" / "r1" / "weights" / "best.pt").exists():
+        assert trainer(root, "dataset", "--run", "r1").returncode == 0
+        assert trainer(root, "train", "--run", "r1").returncode == 0
+    gate = trainer(root, "gate", "--run", "r1")
+    assert gate.returncode == 0, gate.stderr[-2000:]
+    assert "no current model" in gate.stdout
+    assert (root / "models" / "azaion.pt").exists()
+    exported = trainer(root, "export", "--run", "r1")
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    published = trainer(root, "publish", "--run", "r1", **env)
+    assert published.returncode == 0, published.stderr[-2000:]
+    assert "bytes to the CDN" in published.stdout
+
+    # A second run is judged against the current model; the decision and both metrics are recorded.
+    assert trainer(root, "dataset", "--run", "r2").returncode == 0
+    assert trainer(root, "train", "--run", "r2", "--set", "epochs=1").returncode == 0
+    second = trainer(root, "gate", "--run", "r2")
+    assert second.returncode in (0, 3)
+    import json
+
+    decision = json.loads((root / "models" / "r2" / "gate.json").read_text())
+    assert decision["current_map50_95"] is not None and "mAP50-95" in decision["reason"]
+
+    # The edge side: fetch the protected model, decrypt in memory, run it with ONNX Runtime.
+    import onnxruntime as ort
+
+    from azaion_shared.api_client import ApiClient
+    from azaion_shared.cdn import S3Storage
+    from azaion_shared.crypto import parse_key
+    from azaion_shared.distribution import fetch_resource
+
+    cdn = S3Storage(bucket, endpoint_url=s3_server.url, access_key="test", secret_key="test")
+    with ApiClient(api_server.url, "edge@x.io", PASSWORD) as edge:
+        model = fetch_resource("azaion.onnx", parse_key(key), edge, cdn, tmp_path / "cache")
+    assert model == (root / "models" / "azaion.onnx").read_bytes()
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    assert meta["azaion_version"] == "r1"
+    assert "bus" in meta["names"] and "unused_79" in meta["names"]
+    shape = session.get_inputs()[0].shape
+    assert shape[0] == 4 and shape[2] == shape[3] == 96
+    frames = np.random.default_rng(0).random((4, 3, 96, 96), dtype=np.float32)
+    (out,) = session.run(None, {session.get_inputs()[0].name: frames})
+    assert out.shape[0] == 4 and out.shape[1] == 4 + 80 and np.isfinite(out).all()
+
+
+def test_help_and_clear_errors(tmp_path):
+    assert "ultralytics train argument" in trainer(tmp_path, "--help").stdout
+    empty = trainer(tmp_path, "dataset", "--run", "x")
+    assert empty.returncode == 2 and "run the augmentor first" in empty.stderr
+    nothing = trainer(tmp_path, "publish")
+    assert nothing.returncode == 2 and "nothing to publish" in nothing.stderr
