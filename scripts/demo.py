@@ -290,16 +290,16 @@ def main() -> int:
         t0 = time.perf_counter()
         markers = root.processed.path / ".complete"
 
+        shown = [-1]
+
         def progress():
-            print(
-                f"\r[demo] augmentor: {len(list(markers.glob('*.json')))}/{expected} annotations processed",
-                end="",
-                flush=True,
-            )
+            done = len(list(markers.glob("*.json")))
+            if done != shown[0]:
+                shown[0] = done
+                log(f"augmentor: {done}/{expected} annotations processed")
 
         wait_for(lambda: len(list(markers.glob("*.json"))) == expected, 180, "the augmentor", progress)
         progress()
-        print()
         timings["augment"] = time.perf_counter() - t0
 
         from augmentor.contact_sheet import contact_sheet
