@@ -268,3 +268,34 @@ def test_publish_command(tmp_path, stream_rabbit):
     assert (root / "data/labels/a.txt").read_text() == "3 0.500000 0.500000 0.250000 0.250000\n"
     assert (root / "data/images/a.jpg").read_bytes() == make_jpeg(1)
     assert (root / "data_deleted/labels/b.txt").read_text() == ""
+
+
+def test_recreated_stream_is_detected_and_consumed(tmp_path, stream_rabbit):
+    """Offsets start over in a recreated stream: the ingestor must notice, not wait at its old offset."""
+    import asyncio
+
+    import yaml
+
+    from ingestor.publish import producer
+
+    root = tmp_path / "root"
+    first = [annotation(f"old-{i}", i, "Validator") for i in range(5)]
+    publish_messages(stream_rabbit, first)
+    proc = IngestorProcess(root, stream_rabbit.stream, tmp_path / "ingestor.log").start()
+    try:
+        wait_until(lambda: actual_files(root) == expected_for(first), 30, what="the first messages")
+
+        async def delete():
+            async with producer(stream_rabbit) as prod:
+                await prod.delete_stream(stream_rabbit.stream)
+
+        asyncio.run(delete())
+        time.sleep(1)
+        second = [annotation("new-0", 10, "Validator"), annotation("old-0", 11, "Validator", AnnotationStatus.EDITED)]
+        publish_messages(stream_rabbit, second)  # offsets 0 and 1 of the recreated stream
+        wait_until(lambda: actual_files(root) == expected_for(first + second), 60, what="the recreated stream")
+    finally:
+        proc.stop()
+    checkpoint = yaml.safe_load((root / "offset.yaml").read_text())
+    assert checkpoint["epoch"] == 1 and checkpoint["offset"] == 1
+    assert "was rewritten" in proc.log()

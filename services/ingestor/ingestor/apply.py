@@ -43,6 +43,8 @@ from ingestor.images import check_jpeg
 log = logging.getLogger(__name__)
 
 OFFSET_XATTR = "user.azaion.offset"
+#: Stamps are (epoch << EPOCH_SHIFT) | offset: a newer epoch outranks any offset of an older one.
+EPOCH_SHIFT = 48
 STAGING = ".staging"
 
 #: Roles whose annotations go straight to data/ (DESIGN.md); every other role goes to data-seed/.
@@ -79,6 +81,7 @@ class Applier:
         self.max_image_pixels = max_image_pixels
         self.workers = workers
         self.use_syncfs = use_syncfs
+        self.epoch = 0  # set by the service from the checkpoint
         self._executor: ThreadPoolExecutor | None = None
 
     @property
@@ -125,7 +128,7 @@ class Applier:
             label = format_labels(self._boxes(message))
         except InapplicableError as exc:
             return str(exc)
-        stamp = {OFFSET_XATTR: str(item.offset).encode()}
+        stamp = {OFFSET_XATTR: str(self.position(item.offset)).encode()}
         base = self.staging / f"{item.offset}-{message.name}"
         staged = Staged(base.with_name(base.name + ".jpg"), base.with_name(base.name + ".txt"))
         for path, data in ((staged.image, message.image), (staged.label, label.encode())):
@@ -155,7 +158,11 @@ class Applier:
         log.warning("rejected message at offset %d: %s", item.offset, reason, extra={"offset": item.offset})
 
     # --- the operations -------------------------------------------------------------------
+    def position(self, offset: int) -> int:
+        return (self.epoch << EPOCH_SHIFT) | offset
+
     def _apply(self, message, offset: int, staged: Staged | None, touched: set[Path]) -> list[AugmentTask]:
+        offset = self.position(offset)  # from here on, "offset" orders across epochs
         if isinstance(message, Annotation):
             return self._place_annotation(message, offset, staged, touched)
         if message.status == AnnotationStatus.VALIDATED:

@@ -28,7 +28,7 @@ from rstream import exceptions as rexc
 from azaion_shared.health import Health
 from azaion_shared.settings import RabbitSettings
 from ingestor.apply import Applier
-from ingestor.checkpoint import Checkpoint
+from ingestor.checkpoint import Checkpoint, Position
 from ingestor.decode import decode_incoming
 from ingestor.errors import FatalConfigError
 from ingestor.metrics import Metrics
@@ -50,6 +50,7 @@ _FATAL = (
 class Incoming:
     offset: int
     raw: bytes
+    timestamp: int = 0
 
 
 class SessionEnded(Exception):
@@ -74,7 +75,11 @@ class IngestorService:
         self.publisher = publisher
         self.metrics = metrics or Metrics()
         self.health = health or Health(stale_after=max(60.0, 3 * options.watchdog_seconds))
-        self.committed = checkpoint.read()  # last offset whose effects are durable
+        position = checkpoint.read()
+        self.committed = position.offset  # last offset whose effects are durable
+        self.committed_ts = position.timestamp
+        self.epoch = position.epoch
+        applier.epoch = position.epoch
         self._since_store = 0
         self._inflight: asyncio.Future | None = None
         if self.committed is not None:
@@ -167,7 +172,7 @@ class IngestorService:
                         )
                 if self.committed is not None and ctx.offset <= self.committed:
                     return
-                await queue.put(Incoming(ctx.offset, bytes(raw)))
+                await queue.put(Incoming(ctx.offset, bytes(raw), ctx.timestamp))
             except Exception:
                 log.exception("could not queue the message at offset %s", getattr(ctx, "offset", "?"))
                 ended.set()
@@ -239,18 +244,42 @@ class IngestorService:
                 ) from exc
             if not exists:
                 raise SessionEnded(f"watchdog: stream {stream} no longer exists")
-            # Seen after a broker restart: a subscription the broker accepted but never serves.
             try:
                 end = await asyncio.wait_for(self.stream_end(), timeout=15)
             except Exception as exc:
                 log.info("watchdog: could not read the stream's end: %s", exc)
                 end = None
             committed = self.committed if self.committed is not None else -1
-            if end is not None and end > committed and queue.empty():
-                raise SessionEnded(
-                    f"watchdog: the stream holds offset {end} but nothing after {committed} arrived for {timeout:.0f} s"
-                )
+            log.info("watchdog: idle for %.0f s; stream end %s, checkpoint %s", timeout, end, committed)
+            if end is not None and queue.empty():
+                end_offset, end_ts = end
+                if end_offset > committed:  # seen after a broker restart: a subscription never served
+                    raise SessionEnded(
+                        f"watchdog: the stream holds offset {end_offset} but nothing after {committed} arrived "
+                        f"for {timeout:.0f} s"
+                    )
+                if self.committed_ts is not None and end_ts > self.committed_ts:
+                    await self._new_epoch(end_offset, end_ts)
+                    raise SessionEnded("the stream was rewritten: starting over from its first offset")
             self.last_delivery = time.monotonic()  # an idle stream, a healthy broker
+
+    async def _new_epoch(self, end_offset: int, end_ts: int) -> None:
+        """The stream's end is at or before our checkpoint yet newer than it: its offsets started over."""
+        log.error(
+            "the stream %s was rewritten: its last message (offset %d, written at %d) is newer than the one we "
+            "applied last (offset %s, written at %s). It was deleted and recreated, or the broker lost data. "
+            "Starting epoch %d from its first offset; files of older epochs count as older than any new message.",
+            self.rabbit.stream,
+            end_offset,
+            end_ts,
+            self.committed,
+            self.committed_ts,
+            self.epoch + 1,
+        )
+        self.epoch += 1
+        self.applier.epoch = self.epoch
+        self.committed, self.committed_ts = None, None
+        await asyncio.to_thread(self.checkpoint.write, Position(None, None, self.epoch))
 
     async def _process(self, queue: asyncio.Queue, consumer: Consumer, stream: str) -> None:
         """Apply batch N in a thread while batch N-1's tasks are published and its checkpoint written."""
@@ -277,8 +306,8 @@ class IngestorService:
     async def _finish(self, batch: list[Incoming], outcome, started: float, consumer: Consumer, stream: str) -> None:
         await self.publisher.publish(outcome.tasks)  # only after the files are durable
         last = batch[-1].offset
-        await asyncio.to_thread(self.checkpoint.write, last)
-        self.committed = last
+        await asyncio.to_thread(self.checkpoint.write, Position(last, batch[-1].timestamp, self.epoch))
+        self.committed, self.committed_ts = last, batch[-1].timestamp
         self.last_progress = time.monotonic()
         for status, count in outcome.by_status.items():
             self.metrics.applied.labels(status).inc(count)
@@ -300,16 +329,16 @@ class IngestorService:
             with contextlib.suppress(Exception):
                 end = await self.stream_end()
                 if end is not None:
-                    self.metrics.lag.set(max(0, end - (self.committed if self.committed is not None else -1)))
+                    self.metrics.lag.set(max(0, end[0] - (self.committed if self.committed is not None else -1)))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.options.lag_probe_seconds)
 
-    async def stream_end(self, wait: float = 1.0) -> int | None:
-        """The offset of the stream's last message (a short-lived consumer reads the last chunk)."""
-        last: list[int] = []
+    async def stream_end(self, wait: float = 1.0) -> tuple[int, int] | None:
+        """(offset, chunk timestamp) of the stream's last message (a short-lived consumer reads the last chunk)."""
+        last: list[tuple[int, int]] = []
 
         async def on_message(raw: bytes, ctx) -> None:
-            last.append(ctx.offset)
+            last.append((ctx.offset, ctx.timestamp))
 
         consumer = self._consumer()
         try:
