@@ -284,18 +284,23 @@ def test_recreated_stream_is_detected_and_consumed(tmp_path, stream_rabbit):
     proc = IngestorProcess(root, stream_rabbit.stream, tmp_path / "ingestor.log").start()
     try:
         wait_until(lambda: actual_files(root) == expected_for(first), 30, what="the first messages")
+        wait_until(lambda: proc.checkpoint() == 4, 10, what="the checkpoint")
+        proc.stop()  # while it is away, the stream is deleted and recreated with new messages
 
         async def delete():
             async with producer(stream_rabbit) as prod:
                 await prod.delete_stream(stream_rabbit.stream)
 
         asyncio.run(delete())
-        time.sleep(1)
         second = [annotation("new-0", 10, "Validator"), annotation("old-0", 11, "Validator", AnnotationStatus.EDITED)]
         publish_messages(stream_rabbit, second)  # offsets 0 and 1 of the recreated stream
-        wait_until(lambda: actual_files(root) == expected_for(first + second), 60, what="the recreated stream")
+        proc.start()  # resumes at offset 5, which the new stream does not have yet
+        try:
+            wait_until(lambda: actual_files(root) == expected_for(first + second), 60, what="the recreated stream")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; ingestor log:\n{proc.log()[-3000:]}") from None
     finally:
         proc.stop()
     checkpoint = yaml.safe_load((root / "offset.yaml").read_text())
-    assert checkpoint["epoch"] == 1 and checkpoint["offset"] == 1
+    assert checkpoint["epoch"] == 1 and checkpoint["offset"] == 1, checkpoint
     assert "was rewritten" in proc.log()

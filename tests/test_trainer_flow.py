@@ -78,9 +78,8 @@ def test_kill_mid_training_then_resume(processed):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "does not load" in done.stderr
     results = (root / "models" / "r1" / "results.csv").read_text().strip().splitlines()
-    assert len(results) == 1 + 4  # header + the four epochs, none lost, none repeated
     epochs = [int(float(line.split(",")[0])) for line in results[1:]]
-    assert epochs == [1, 2, 3, 4]
+    assert epochs == [1, 2, 3, 4]  # none lost; an epoch re-run after the resume is archived once
     assert (root / "models" / "r1" / "weights" / "best.pt").exists()
     assert (root / "models" / "r1" / "dataset-manifest.json").exists()
 

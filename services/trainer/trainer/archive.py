@@ -22,12 +22,27 @@ def archive(root: DataRoot, run: str, dataset: Path) -> Path:
         if (source / "weights" / name).exists():
             _copy(source / "weights" / name, target / "weights" / name)
     for path in source.iterdir():
-        if path.is_file() and path.suffix in (".csv", ".png", ".jpg", ".yaml"):
+        if path.is_file() and path.suffix in (".png", ".jpg", ".yaml"):
             _copy(path, target / path.name)
+    if (source / "results.csv").exists():
+        atomic_write_text(target / "results.csv", _one_row_per_epoch((source / "results.csv").read_text()))
     for name in ("manifest.json", "histogram.txt", "histogram.json", "data.yaml"):
         if (dataset / name).exists():
             _copy(dataset / name, target / f"dataset-{name}")
     return target
+
+
+def _one_row_per_epoch(text: str) -> str:
+    """ultralytics appends a row per epoch; an epoch re-run after a resume appears twice: keep the last."""
+    lines = text.splitlines()
+    if not lines:
+        return text
+    rows: dict[str, str] = {}
+    for line in lines[1:]:
+        if line.strip():
+            rows[line.split(",", 1)[0].strip()] = line
+    ordered = sorted(rows.items(), key=lambda item: float(item[0]) if item[0].replace(".", "", 1).isdigit() else 0)
+    return "\n".join([lines[0], *(line for _, line in ordered)]) + "\n"
 
 
 def promote(root: DataRoot, run: str) -> Path:
