@@ -20,14 +20,17 @@ from common import Row
 
 SIZE_MB = int(os.environ.get("BENCH_CRYPTO_MB", "512"))
 
+# Peak RSS from VmHWM (this process's own memory map): ru_maxrss would also count the parent's
+# peak, which Linux carries across fork and exec.
 CHILD = r"""
-import json, os, resource, sys, time
+import json, os, sys, time
 from azaion_shared import crypto
 mode, src, dst, key = sys.argv[1], sys.argv[2], sys.argv[3], bytes.fromhex(sys.argv[4])
 start = time.perf_counter()
 (crypto.encrypt_file if mode == "encrypt" else crypto.decrypt_file)(src, dst, key)
 elapsed = time.perf_counter() - start
-print(json.dumps({"seconds": elapsed, "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"seconds": elapsed, "maxrss_mb": int(hwm.split()[1]) / 1024}))
 """
 
 
