@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterable
+from contextlib import contextmanager
 from pathlib import Path
 
 from azaion_shared.errors import AtomicWriteError
@@ -33,6 +34,26 @@ def temp_path_for(path: Path) -> Path:
     return path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
 
 
+@contextmanager
+def atomic_writer(path: str | Path, *, sync: bool = True, sync_dir: bool = True, mode: int = 0o666):
+    """A binary file to write ``path`` through: a temporary file beside it, renamed onto ``path``
+    when the block ends without an error (after an fsync unless ``sync`` is False), removed when
+    it raises. ``mode`` applies to the new file (0o600 for plaintext models)."""
+    path = Path(path)
+    tmp = temp_path_for(path)
+    try:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as fh:
+            yield fh
+            fh.flush()
+            if sync:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        if sync and sync_dir:
+            fsync_dir(path.parent)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def atomic_write_bytes(
     path: str | Path,
     data: bytes | Iterable[bytes],
@@ -47,9 +68,8 @@ def atomic_write_bytes(
     offset that wrote it).
     """
     path = Path(path)
-    tmp = temp_path_for(path)
     try:
-        with open(tmp, "wb") as fh:
+        with atomic_writer(path, sync_dir=sync_dir) as fh:
             if isinstance(data, (bytes, bytearray, memoryview)):
                 fh.write(data)
             else:
@@ -57,17 +77,8 @@ def atomic_write_bytes(
                     fh.write(chunk)
             for key, value in (xattrs or {}).items():
                 os.setxattr(fh.fileno(), key, value)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        if sync_dir:
-            fsync_dir(path.parent)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise AtomicWriteError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 

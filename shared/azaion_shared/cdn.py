@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, SecretStr
 
-from azaion_shared.atomic import atomic_move, atomic_write_text, fsync_dir, temp_path_for
+from azaion_shared.atomic import atomic_move, atomic_write_text, atomic_writer, fsync_dir
 from azaion_shared.errors import AzaionError
 
 log = logging.getLogger(__name__)
@@ -83,13 +83,9 @@ class LocalStorage(Storage):
     def upload(self, name: str, path: str | Path) -> str:
         self.folder.mkdir(parents=True, exist_ok=True)
         digest = sha256_file(path)
-        target = self._path(name)
-        tmp = temp_path_for(target)
-        shutil.copyfile(path, tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
         atomic_write_text(self._path(name + ".sha256"), digest + "\n")
-        atomic_move(tmp, target)
+        with open(path, "rb") as src, atomic_writer(self._path(name)) as dst:
+            shutil.copyfileobj(src, dst, 4 * 1024 * 1024)
         return digest
 
     def download(self, name: str, dest: str | Path) -> Path:

@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from azaion_shared.atomic import fsync_dir, temp_path_for
+from azaion_shared.atomic import atomic_writer
 from azaion_shared.errors import AzaionError, ConfigError
 
 MAGIC = b"AZMDL"
@@ -204,18 +204,8 @@ def _read_exactly(src: BinaryIO, view: memoryview) -> int:
 
 def encrypt_file(src: str | Path, dst: str | Path, key: bytes) -> int:
     """Encrypt a file to ``dst`` (written atomically and durably); returns the encrypted size."""
-    src, dst = Path(src), Path(dst)
-    tmp = temp_path_for(dst)
-    try:
-        with open(src, "rb") as fin, open(tmp, "wb") as fout:
-            written = encrypt_stream(fin, fout, key, os.fstat(fin.fileno()).st_size)
-            fout.flush()
-            os.fsync(fout.fileno())
-        os.replace(tmp, dst)
-        fsync_dir(dst.parent)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return written
+    with open(src, "rb") as fin, atomic_writer(dst) as fout:
+        return encrypt_stream(fin, fout, key, os.fstat(fin.fileno()).st_size)
 
 
 def encrypt_bytes(data: bytes, key: bytes) -> bytes:
@@ -319,21 +309,9 @@ def decrypt_file(src: str | Path, dst: str | Path, key: bytes, *, durable: bool 
             raise DecryptionError(f"{src} is empty, not an encrypted model")
         view_at = _file_view(fin.fileno())
         enc_key, plaintext_size, iv = _verify_and_keys(view_at, total, key)  # before any file is created
-        tmp = temp_path_for(dst)
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with open(fd, "wb") as fout:
-                with _Pipeline(fout.write, CHUNK + BLOCK) as pipeline:
-                    for buf, n in _decrypt_chunks(view_at, total, enc_key, iv, plaintext_size, pipeline.buffer):
-                        pipeline.submit(buf, n)
-                fout.flush()
-                if durable:
-                    os.fsync(fout.fileno())
-            os.replace(tmp, dst)
-            if durable:
-                fsync_dir(dst.parent)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_writer(dst, sync=durable, mode=0o600) as fout, _Pipeline(fout.write, CHUNK + BLOCK) as pipeline:
+            for buf, n in _decrypt_chunks(view_at, total, enc_key, iv, plaintext_size, pipeline.buffer):
+                pipeline.submit(buf, n)
     return plaintext_size
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from api.errors import ResourceError
-from azaion_shared.atomic import fsync_dir, temp_path_for
+from azaion_shared.atomic import atomic_writer
 
 MAX_NAME_LENGTH = 128
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -39,19 +38,11 @@ class ResourceStore:
         """Stream a body to disk; over ``max_bytes`` it is refused and nothing is kept."""
         target = self.path(name)
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = temp_path_for(target)
         size = 0
-        try:
-            with open(tmp, "wb") as fh:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise TooLargeError(f"upload larger than the limit of {self.max_bytes} bytes")
-                    fh.write(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-            fsync_dir(self.folder)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_writer(target) as fh:
+            async for chunk in chunks:
+                size += len(chunk)
+                if size > self.max_bytes:
+                    raise TooLargeError(f"upload larger than the limit of {self.max_bytes} bytes")
+                fh.write(chunk)
         return size
