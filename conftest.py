@@ -105,3 +105,11 @@ def s3_server() -> Iterator[S3Server]:
         yield S3Server(f"http://127.0.0.1:{port}")
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A yolo11n trained in this session on ultralytics' sample photographs (see tests/support/tiny_model.py)."""
+    from tiny_model import TinyModel
+
+    return TinyModel(tmp_path_factory.mktemp("tiny-model")).train()

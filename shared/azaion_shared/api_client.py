@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import random
 import threading
@@ -122,6 +124,17 @@ class ApiClient:
             if self._token == stale:  # nobody refreshed it meanwhile
                 self._token = self._login_once()
             return self._token
+
+    def role(self) -> str | None:
+        """The role in this client's token (read, not verified: the server decides every request)."""
+        token = self._current_token()
+        try:
+            payload = token.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        except (IndexError, ValueError):
+            return None
+        role = claims.get("role") if isinstance(claims, dict) else None
+        return str(role) if role is not None else None
 
     # --- resources ------------------------------------------------------------------------
     def download(self, name: str, dest: str | Path | None = None) -> bytes | Path:

@@ -43,11 +43,17 @@ def big_name(name: str) -> str:
 
 def publish_resource(path: str | Path, name: str, key: bytes, api: ApiClient, cdn: Storage) -> Published:
     """Encrypt ``path`` and publish it as resource ``name`` (small part to the API, big to the CDN)."""
-    path = Path(path)
     with tempfile.TemporaryDirectory(prefix="azaion-publish-") as tmp:
-        encrypted, small, big = Path(tmp, "model.enc"), Path(tmp, "small"), Path(tmp, "big")
-        encrypt_file(path, encrypted, key)
-        small_size, big_size = split_file(encrypted, small, big)
+        encrypted = Path(tmp, "model.enc")
+        encrypt_file(Path(path), encrypted, key)
+        return publish_encrypted(encrypted, name, api, cdn)
+
+
+def publish_encrypted(encrypted: str | Path, name: str, api: ApiClient, cdn: Storage) -> Published:
+    """Publish an already encrypted resource (an edge device publishing an engine it built)."""
+    with tempfile.TemporaryDirectory(prefix="azaion-publish-") as tmp:
+        small, big = Path(tmp, "small"), Path(tmp, "big")
+        small_size, big_size = split_file(Path(encrypted), small, big)
         digest = cdn.upload(big_name(name), big)
         api.upload(small_name(name), small)
     log.info("published %s: %d bytes to the API, %d bytes to the CDN", name, small_size, big_size)

@@ -1,0 +1,1 @@
+"""Azaion edge inference (``python -m inference --help``)."""

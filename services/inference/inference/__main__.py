@@ -1,0 +1,178 @@
+"""``python -m inference``: detect objects on video with the published model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from azaion_shared.errors import AzaionError
+from azaion_shared.logs import setup_logging
+from azaion_shared.settings import load_settings
+
+log = logging.getLogger("inference")
+
+DESCRIPTION = """\
+Runs the published detection model on a video, a camera, an RTSP stream or a folder of images.
+
+The model: logs in to the api (AZAION_API_CLIENT__URL/EMAIL/PASSWORD), downloads the small part,
+takes the big part from the local cache or the CDN (AZAION_CDN__*), verifies and decrypts it in
+memory with AZAION_MODEL_KEY (or AZAION_MODEL_KEY_FILE). This device gets a TensorRT engine for its
+GPU (built here from the ONNX model when none is published), the RKNN model on a Rockchip NPU, and
+the ONNX model on ONNX Runtime everywhere else. `--model FILE` runs a local model file instead
+(encrypted or not), for development.
+
+Outputs (at least one): --output annotated.mp4, --json detections.jsonl (one line per processed
+frame, DESIGN.md), --show (a window; needs an OpenCV build with GUI), --live PORT (MJPEG in a
+browser, for headless boxes). A one-line JSON summary is printed at the end.
+
+Configuration (environment): AZAION_INFERENCE__*, AZAION_API_CLIENT__*, AZAION_CDN__* (.env.example).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m inference", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="detect objects on a source")
+    run.add_argument("--source", required=True, help="video file, camera number, rtsp:// or http:// URL, image folder")
+    run.add_argument("--model", type=Path, help="a local model file (.onnx/.engine/.rknn, encrypted or not)")
+    run.add_argument("--backend", choices=["auto", "onnxruntime", "tensorrt", "rknn"], help="default: auto")
+    run.add_argument("--every", type=int, help="process every Nth frame (default 4)")
+    run.add_argument("--conf", type=float, help="confidence threshold (default 0.25)")
+    run.add_argument("--iou", type=float, help="NMS IoU threshold (default 0.7)")
+    run.add_argument("--max-frames", type=int, help="stop after this many processed frames")
+    run.add_argument("--output", type=Path, help="write the annotated video here (.mp4)")
+    run.add_argument("--json", type=Path, help="write detections here, one JSON line per processed frame")
+    run.add_argument("--show", action="store_true", help="show the annotated video in a window")
+    run.add_argument("--live", type=int, metavar="PORT", help="serve the annotated video at http://HOST:PORT/")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sub.add_parser("device", help="what this device is, which model it wants, which backends can run")
+    return parser
+
+
+def _options(settings, args):
+    options = settings.inference
+    for field in ("backend", "every", "conf", "iou"):
+        value = getattr(args, field, None)
+        if value is not None:
+            setattr(options, field, value)
+    return options
+
+
+def _model_and_backend(settings, args):
+    from azaion_shared.crypto import load_key
+    from inference.acquire import load_file
+    from inference.runtime import acquire_backend, open_backend
+
+    options = settings.inference
+    if args.model:
+        try:
+            key = load_key()
+        except AzaionError:
+            key = None  # a plain model file needs none; an encrypted one says so
+        model = load_file(args.model, key)
+        return model, open_backend(model, options)
+    from azaion_shared.cdn import storage_from_settings
+    from inference.acquire import Acquirer
+    from inference.device import detect
+
+    key = load_key()
+    device = detect()
+    log.info("device: %s", device.detail)
+    cdn = storage_from_settings(settings.cdn, Path(settings.root))
+    with settings.api_client.client(progress=not args.no_progress) as api:
+        acquirer = Acquirer(options, key, api, cdn, options.cache(Path(settings.root)))
+        return acquire_backend(acquirer, device, options)
+
+
+def _sinks(args, options, info, fps):
+    from inference.errors import OutputError
+    from inference.sinks import OTHER_OUTPUTS, JsonlSink, LiveSink, ShowSink, VideoSink
+
+    if not (args.output or args.json or args.show or args.live is not None):
+        raise OutputError(f"choose at least one output: --show, {OTHER_OUTPUTS}")
+    sinks = []
+    try:
+        if args.show:
+            sinks.append(ShowSink())
+        if args.json:
+            sinks.append(JsonlSink(args.json, info))
+        if args.output:
+            sinks.append(VideoSink(args.output, fps))
+        if args.live is not None:
+            sinks.append(LiveSink(options.live_host, args.live))
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
+    return sinks
+
+
+def run(settings, args) -> dict:
+    from tqdm import tqdm
+
+    from inference.pipeline import Pipeline
+    from inference.source import Source
+
+    options = _options(settings, args)
+    source = Source(args.source, options.every, args.max_frames)
+    try:
+        model, backend = _model_and_backend(settings, args)
+        with backend:
+            log.info("model %s (%s, %s) on %s", model.name, model.kind, model.origin, backend.name)
+            del model  # the plaintext model lives on only inside the runtime
+            sinks = _sinks(args, options, backend.info, source.fps / options.every)
+            pipeline = Pipeline(backend, sinks, options.conf, options.iou, options.max_det, options.queue_size)
+            previous = {sig: signal.signal(sig, lambda *_: pipeline.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+            bar = tqdm(total=source.total, unit="frame", disable=args.no_progress, desc="inference", file=sys.stderr)
+            try:
+                stats = pipeline.run(source, progress=bar.update)
+            finally:
+                bar.close()
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+                for sink in sinks:
+                    sink.close()
+            summary = {"backend": backend.name, "batch": backend.batch, "input": list(backend.input_size)}
+            return summary | stats.as_dict()
+    finally:
+        source.close()
+
+
+def device_report() -> dict:
+    from inference.device import detect
+    from inference.runtime import availability
+
+    device = detect()
+    return {
+        "device": device.detail,
+        "kind": device.kind,
+        "wants": device.engine_name() or ("azaion.rknn" if device.kind == "rockchip" else "azaion.onnx"),
+        "backends": {name: {"available": ok, "detail": why} for name, (ok, why) in availability().items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from inference.settings import InferenceSettings
+
+    try:
+        settings = load_settings(InferenceSettings)
+        setup_logging(settings.log_level, settings.log_json)
+        if args.command == "device":
+            print(json.dumps(device_report(), indent=2))
+            return 0
+        print(json.dumps(run(settings, args)))
+        return 0
+    except AzaionError as exc:
+        print(f"inference: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Inference backends: one small interface (:class:`inference.backends.base.Backend`), one module per SDK."""

@@ -1,0 +1,90 @@
+"""The interface every backend offers to the pipeline.
+
+A backend takes a batch of letterboxed RGB uint8 images ``(n, h, w, 3)`` with ``n <= batch`` and
+returns the raw YOLO output ``(n, 4 + classes, anchors)`` as float32. A backend whose model has a
+fixed batch pads a short batch itself and drops the padded rows. ``model_seconds`` adds up the
+time spent inside the runtime (copies to and from the device included), for the overhead figure.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+
+import numpy as np
+
+from inference.metadata import ModelInfo
+
+
+class Backend(ABC):
+    name: str = "backend"
+
+    def __init__(self) -> None:
+        self.model_seconds = 0.0
+        self.calls = 0
+
+    @property
+    @abstractmethod
+    def batch(self) -> int:
+        """The largest batch one call runs (a fixed-batch model: exactly this many, padded)."""
+
+    @property
+    @abstractmethod
+    def input_size(self) -> tuple[int, int]:
+        """(height, width) the images must be letterboxed to."""
+
+    @property
+    @abstractmethod
+    def info(self) -> ModelInfo:
+        """Class names and the rest of the model's metadata."""
+
+    @abstractmethod
+    def _run(self, prepared) -> np.ndarray:
+        """Raw output of the prepared batch (already padded when the model needs it)."""
+
+    def prepare(self, images: np.ndarray):
+        """The runtime's input made from uint8 RGB images (normalising is pipeline work, not model time)."""
+        return images
+
+    @property
+    def fixed_batch(self) -> bool:
+        return True
+
+    def infer(self, images: np.ndarray) -> np.ndarray:
+        count = len(images)
+        if not 1 <= count <= self.batch:
+            raise ValueError(f"{self.name}: a batch of {count} images, expected 1..{self.batch}")
+        if self.fixed_batch and count < self.batch:
+            padded = np.zeros((self.batch, *images.shape[1:]), images.dtype)
+            padded[:count] = images
+            images = padded
+        prepared = self.prepare(images)
+        with self._timed():
+            out = self._run(prepared)
+        return out[:count]
+
+    @contextmanager
+    def _timed(self):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.model_seconds += time.perf_counter() - started
+            self.calls += 1
+
+    def close(self) -> None:  # noqa: B027 - optional for backends without resources
+        """Release the runtime's resources."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def to_nchw(images: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """RGB uint8 (n, h, w, 3) -> normalised (n, 3, h, w) of ``dtype`` (divided by 255, as ultralytics does)."""
+    out = np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32)
+    out /= np.float32(255)
+    return out if dtype == np.float32 else out.astype(dtype)

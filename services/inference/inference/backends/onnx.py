@@ -1,0 +1,88 @@
+"""ONNX Runtime: the CPU everywhere, the CUDA provider where onnxruntime-gpu finds a GPU."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from inference.backends.base import Backend, to_nchw
+from inference.errors import BackendUnavailable, ModelError
+from inference.metadata import ModelInfo, info_from_mapping
+
+log = logging.getLogger(__name__)
+
+
+def available() -> tuple[bool, str]:
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        return False, f"onnxruntime is not installed ({exc})"
+    return True, f"onnxruntime {ort.__version__}, providers {', '.join(ort.get_available_providers())}"
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+
+    def __init__(self, model: bytes, threads: int = 0, providers: list[str] | None = None):
+        super().__init__()
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise BackendUnavailable(f"onnxruntime is not installed: pip install onnxruntime ({exc})") from exc
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        if providers is None:
+            wanted = ("CUDAExecutionProvider", "CPUExecutionProvider")
+            providers = [p for p in wanted if p in ort.get_available_providers()]
+        try:  # from bytes: the decrypted model never touches the disk
+            self.session = ort.InferenceSession(model, sess_options=options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own untyped errors for bad graphs
+            raise ModelError(f"ONNX Runtime cannot load the model ({len(model)} bytes): {exc}") from exc
+        self._input = self.session.get_inputs()[0]
+        self._output = self.session.get_outputs()[0].name
+        shape = self._input.shape
+        if len(shape) != 4 or shape[1] != 3:
+            raise ModelError(f"the model's input {self._input.name} has shape {shape}, expected (batch, 3, h, w)")
+        self._fixed = isinstance(shape[0], int)
+        meta = info_from_mapping(self.session.get_modelmeta().custom_metadata_map)
+        self._batch = shape[0] if self._fixed else (meta.batch or 1)
+        height, width = shape[2], shape[3]
+        if not (isinstance(height, int) and isinstance(width, int)):
+            if not meta.imgsz:
+                raise ModelError("the model has a dynamic input size and no imgsz in its metadata")
+            height, width = meta.imgsz
+        self._size = (height, width)
+        self._dtype = np.float16 if self._input.type == "tensor(float16)" else np.float32
+        self._info = meta
+        log.info(
+            "ONNX Runtime (%s): input %s, batch %d%s",
+            ", ".join(self.session.get_providers()),
+            self._size,
+            self._batch,
+            "" if self._fixed else " (dynamic)",
+        )
+
+    @property
+    def batch(self) -> int:
+        return self._batch
+
+    @property
+    def fixed_batch(self) -> bool:
+        return self._fixed
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self._size
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def prepare(self, images: np.ndarray) -> np.ndarray:
+        return to_nchw(images, self._dtype)
+
+    def _run(self, prepared: np.ndarray) -> np.ndarray:
+        (out,) = self.session.run([self._output], {self._input.name: prepared})
+        return out.astype(np.float32, copy=False)

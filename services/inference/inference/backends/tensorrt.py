@@ -1,0 +1,244 @@
+"""TensorRT with cuda-python: an engine deserialized from bytes, buffers allocated once, async copies.
+
+Written against the TensorRT 10 Python API (JetPack 6 ships 10.3): I/O tensors by name,
+``set_tensor_address`` and ``execute_async_v3`` on a CUDA stream. Host buffers are pinned, so the
+copies are truly asynchronous. An engine only runs on the GPU (compute capability) and TensorRT
+version it was built for; :func:`build_engine` makes one here from the ONNX model.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import time
+
+import numpy as np
+
+from inference.backends.base import Backend, to_nchw
+from inference.errors import BackendUnavailable, InferenceError, ModelError
+from inference.metadata import ModelInfo, info_from_mapping, make_bundle, split_bundle
+
+log = logging.getLogger(__name__)
+
+
+def _modules():
+    try:
+        import tensorrt as trt
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"TensorRT is not installed ({exc}): on a Jetson it comes with JetPack (python3-libnvinfer); "
+            "on an x86-64 GPU server pip install 'azaion-inference[tensorrt]'; or use --backend onnxruntime"
+        ) from exc
+    try:
+        from cuda.bindings import runtime as cudart
+    except ImportError:
+        try:
+            from cuda import cudart
+        except ImportError as exc:
+            raise BackendUnavailable(f"cuda-python is not installed ({exc}): pip install cuda-python") from exc
+    return trt, cudart
+
+
+def available() -> tuple[bool, str]:
+    try:
+        trt, cudart = _modules()
+        count = _call(cudart, cudart.cudaGetDeviceCount(), "cudaGetDeviceCount")
+    except InferenceError as exc:
+        return False, str(exc)
+    if not count:
+        return False, "no CUDA device"
+    return True, f"TensorRT {trt.__version__}, {count} CUDA device(s)"
+
+
+def _call(cudart, result, what: str):
+    """Unpack cuda-python's ``(error, value...)`` tuples, raising on an error."""
+    err, *values = result if isinstance(result, tuple) else (result,)
+    if err != cudart.cudaError_t.cudaSuccess:
+        raise InferenceError(f"CUDA {what} failed: {err}")
+    return values[0] if len(values) == 1 else tuple(values) or None
+
+
+def compute_capability(device: int = 0) -> str | None:
+    """``"86"`` for an RTX 30xx, ``"87"`` for a Jetson Orin; None without CUDA."""
+    try:
+        _trt, cudart = _modules()
+        props = _call(cudart, cudart.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
+    except InferenceError:
+        return None
+    return f"{props.major}{props.minor}"
+
+
+class _Pinned:
+    """A page-locked host buffer seen as a numpy array."""
+
+    def __init__(self, cudart, shape: tuple[int, ...], dtype: np.dtype):
+        self.cudart = cudart
+        self.nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        self.ptr = _call(cudart, cudart.cudaMallocHost(self.nbytes), "cudaMallocHost")
+        raw = (ctypes.c_byte * self.nbytes).from_address(int(self.ptr))
+        self.array = np.frombuffer(raw, dtype=dtype).reshape(shape)
+
+    def free(self) -> None:
+        self.cudart.cudaFreeHost(self.ptr)
+
+
+class TensorRTBackend(Backend):
+    name = "tensorrt"
+
+    def __init__(self, engine: bytes, info: ModelInfo | None = None):
+        super().__init__()
+        trt, cudart = _modules()
+        self.trt, self.cudart = trt, cudart
+        meta, payload = split_bundle(engine)
+        self._info = info or (info_from_mapping(meta) if meta else ModelInfo())
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self.runtime = trt.Runtime(self._logger)
+        self.engine = self.runtime.deserialize_cuda_engine(payload)
+        if self.engine is None:
+            raise ModelError(
+                f"TensorRT {trt.__version__} cannot deserialize this engine: it was built for another GPU "
+                "or TensorRT version (build one here from the ONNX model)"
+            )
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        if len(inputs) != 1 or not outputs:
+            raise ModelError(f"expected one input and at least one output, the engine has {inputs} / {outputs}")
+        self._in, self._out = inputs[0], outputs[0]
+        shape = tuple(self.engine.get_tensor_shape(self._in))
+        self._dynamic = shape[0] == -1
+        if -1 in shape:  # dynamic dimensions: the optimisation profile's largest shape
+            _min, _opt, biggest = self.engine.get_tensor_profile_shape(self._in, 0)
+            shape = tuple(int(d) for d in biggest)
+        self._batch = int(shape[0])
+        self._size = (int(shape[2]), int(shape[3]))
+        self._in_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(self._in)))
+        out_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(self._out)))
+        full = (self._batch, 3, *self._size)
+        if self._dynamic:
+            self.context.set_input_shape(self._in, full)
+        out_shape = tuple(int(d) for d in self.context.get_tensor_shape(self._out))
+        self.stream = _call(cudart, cudart.cudaStreamCreate(), "cudaStreamCreate")
+        self._host_in = _Pinned(cudart, full, self._in_dtype)
+        self._host_out = _Pinned(cudart, out_shape, out_dtype)
+        self._dev_in = _call(cudart, cudart.cudaMalloc(self._host_in.nbytes), "cudaMalloc")
+        self._dev_out = _call(cudart, cudart.cudaMalloc(self._host_out.nbytes), "cudaMalloc")
+        self.context.set_tensor_address(self._in, int(self._dev_in))
+        self.context.set_tensor_address(self._out, int(self._dev_out))
+        log.info(
+            "TensorRT %s: input %s %s, batch %s%d, output %s",
+            trt.__version__,
+            self._size,
+            self._in_dtype,
+            "1.." if self._dynamic else "",
+            self._batch,
+            out_shape,
+        )
+
+    @property
+    def batch(self) -> int:
+        return self._batch
+
+    @property
+    def fixed_batch(self) -> bool:
+        return not self._dynamic
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self._size
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def prepare(self, images: np.ndarray) -> int:
+        count = len(images)
+        self._host_in.array[:count] = to_nchw(images, self._in_dtype)
+        return count
+
+    def _run(self, count: int) -> np.ndarray:
+        cudart = self.cudart
+        if self._dynamic:
+            self.context.set_input_shape(self._in, (count, 3, *self._size))
+        in_bytes = self._host_in.nbytes * count // self._batch
+        out_bytes = self._host_out.nbytes * count // self._batch
+        h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        _call(cudart, cudart.cudaMemcpyAsync(self._dev_in, self._host_in.ptr, in_bytes, h2d, self.stream), "copy in")
+        if not self.context.execute_async_v3(int(self.stream)):
+            raise InferenceError("TensorRT execute_async_v3 failed (see the TensorRT log above)")
+        _call(
+            cudart, cudart.cudaMemcpyAsync(self._host_out.ptr, self._dev_out, out_bytes, d2h, self.stream), "copy out"
+        )
+        _call(cudart, cudart.cudaStreamSynchronize(self.stream), "cudaStreamSynchronize")
+        return self._host_out.array[:count].astype(np.float32)
+
+    def execute_only(self, repeats: int) -> float:
+        """Seconds per ``execute_async_v3`` of a full batch with no copies: the engine's pure throughput."""
+        if self._dynamic:
+            self.context.set_input_shape(self._in, (self._batch, 3, *self._size))
+        started = time.perf_counter()
+        for _ in range(repeats):
+            self.context.execute_async_v3(int(self.stream))
+        _call(self.cudart, self.cudart.cudaStreamSynchronize(self.stream), "cudaStreamSynchronize")
+        return (time.perf_counter() - started) / repeats
+
+    def close(self) -> None:
+        cudart = getattr(self, "cudart", None)
+        if cudart is None or getattr(self, "stream", None) is None:
+            return
+        for ptr in (self._dev_in, self._dev_out):
+            cudart.cudaFree(ptr)
+        self._host_in.free()
+        self._host_out.free()
+        cudart.cudaStreamDestroy(self.stream)
+        self.stream = None
+
+
+def build_engine(onnx_model: bytes, fp16: bool = True, max_batch: int = 4, workspace_gib: float = 2.0) -> bytes:
+    """A serialized engine for this GPU, with the ONNX model's metadata in front (a bundle)."""
+    trt, _cudart = _modules()
+    from inference.backends.onnx import OnnxRuntimeBackend
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    flags = 0
+    if int(trt.__version__.split(".")[0]) < 10:  # explicit batch is the only mode from TensorRT 10 on
+        flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(onnx_model):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise ModelError(f"TensorRT cannot parse the ONNX model: {errors}")
+    info = OnnxRuntimeBackend(onnx_model, providers=["CPUExecutionProvider"]).info  # names, imgsz
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
+    if fp16:
+        if hasattr(trt.BuilderFlag, "FP16"):
+            config.set_flag(trt.BuilderFlag.FP16)
+        else:
+            log.warning(
+                "TensorRT %s has no FP16 builder flag (strong typing): building with the ONNX types", trt.__version__
+            )
+    tensor = network.get_input(0)
+    shape = tuple(tensor.shape)
+    if -1 in shape:  # one profile: batch 1..max_batch at the image size the model was exported for
+        if -1 in shape[2:] and not info.imgsz:
+            raise ModelError("the ONNX model has a dynamic image size and no imgsz in its metadata")
+        rest = tuple(d if d != -1 else s for d, s in zip(shape[1:], (3, *(info.imgsz or (0, 0))), strict=True))
+        profile = builder.create_optimization_profile()
+        profile.set_shape(tensor.name, (1, *rest), (max_batch, *rest), (max_batch, *rest))
+        config.add_optimization_profile(profile)
+    started = time.perf_counter()
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise ModelError("TensorRT could not build an engine from the ONNX model (see its log above)")
+    log.info(
+        "built a TensorRT %s engine (input %s, fp16 %s) in %.0f s",
+        trt.__version__,
+        shape,
+        fp16,
+        time.perf_counter() - started,
+    )
+    meta = info.to_json() | {"tensorrt": trt.__version__, "fp16": fp16}
+    return make_bundle(meta, bytes(serialized))

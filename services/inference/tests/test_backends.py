@@ -1,0 +1,128 @@
+"""Backends: ONNX Runtime for real; TensorRT and RKNN with their runtimes replaced at the boundary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from edge_fakes import FAKE_ENGINE, FAKE_RKNN, FakeBuilder, FakeRKNNLite, install
+from photos import frames
+
+from inference.backends.onnx import OnnxRuntimeBackend
+from inference.errors import BackendUnavailable, ModelError
+from inference.letterbox import letterbox
+from inference.metadata import make_bundle, split_bundle
+
+
+def batch_of(count: int, size=(128, 128)) -> np.ndarray:
+    return np.stack([letterbox(frame, size)[0] for frame in frames(count)])
+
+
+@pytest.fixture(scope="module")
+def onnx_b4(tiny_model) -> bytes:
+    return tiny_model.onnx(128, 4).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def onnx_dynamic(tiny_model) -> bytes:
+    return tiny_model.onnx(128, 4, dynamic=True).read_bytes()
+
+
+def test_onnxruntime_fixed_and_dynamic_batch(onnx_b4, onnx_dynamic):
+    fixed = OnnxRuntimeBackend(onnx_b4)
+    assert (fixed.batch, fixed.fixed_batch, fixed.input_size) == (4, True, (128, 128))
+    assert fixed.info.names[0] == "person" and fixed.info.imgsz == (128, 128)
+    dynamic = OnnxRuntimeBackend(onnx_dynamic)
+    assert (dynamic.batch, dynamic.fixed_batch) == (4, False)
+    images = batch_of(3)
+    out_fixed, out_dynamic = fixed.infer(images), dynamic.infer(images)
+    assert out_fixed.shape == (3, 4 + len(fixed.info.names), 336) and out_fixed.dtype == np.float32
+    np.testing.assert_allclose(out_fixed, out_dynamic, atol=1e-4)
+    with pytest.raises(ValueError, match="batch of 5"):
+        fixed.infer(batch_of(5))
+
+
+def test_onnxruntime_refuses_a_broken_model():
+    with pytest.raises(ModelError, match="ONNX Runtime cannot load"):
+        OnnxRuntimeBackend(b"\x08\x01garbage")
+
+
+def test_tensorrt_and_rknn_say_what_is_missing_without_their_runtimes():
+    from inference.backends import rknn, tensorrt
+
+    ok, why = tensorrt.available()
+    assert not ok and "JetPack" in why
+    with pytest.raises(BackendUnavailable, match="JetPack"):
+        tensorrt.TensorRTBackend(b"engine")
+    ok, why = rknn.available()
+    assert not ok and "rknn-toolkit-lite2" in why
+    with pytest.raises(BackendUnavailable, match="librknnrt"):
+        rknn.RknnBackend(b"model")
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_tensorrt_backend_matches_onnxruntime(monkeypatch, onnx_b4, onnx_dynamic, dynamic):
+    cudart = install(monkeypatch)
+    from inference.backends.tensorrt import TensorRTBackend
+
+    onnx = onnx_dynamic if dynamic else onnx_b4
+    reference = OnnxRuntimeBackend(onnx)
+    backend = TensorRTBackend(make_bundle(reference.info.to_json(), FAKE_ENGINE + onnx))
+    assert (backend.batch, backend.fixed_batch, backend.input_size) == (4, not dynamic, (128, 128))
+    assert backend.info.names == reference.info.names
+    for count in (4, 3, 1):
+        images = batch_of(count)
+        np.testing.assert_allclose(backend.infer(images), reference.infer(images), atol=1e-5)
+    # buffers allocated once: one input and one output on the device, pinned host buffers alike
+    assert len(cudart.device) == 2 and len(cudart.host) == 2
+    in_bytes = 3 * 128 * 128 * 4
+    h2d = [n for kind, n in cudart.copies if kind == cudart.cudaMemcpyKind.cudaMemcpyHostToDevice]
+    # a fixed engine always gets its full batch (padded); a dynamic one exactly the images it was given
+    assert h2d == ([4 * in_bytes] * 3 if not dynamic else [4 * in_bytes, 3 * in_bytes, 1 * in_bytes])
+    backend.close()
+    assert not cudart.device and not cudart.host
+
+
+def test_tensorrt_refuses_an_engine_of_another_gpu(monkeypatch):
+    install(monkeypatch)
+    from inference.backends.tensorrt import TensorRTBackend
+
+    with pytest.raises(ModelError, match="another GPU or TensorRT version"):
+        TensorRTBackend(b"an engine serialized elsewhere")
+
+
+def test_build_engine_fp16_with_a_batch_profile(monkeypatch, onnx_dynamic, onnx_b4):
+    install(monkeypatch)
+    from inference.backends.tensorrt import TensorRTBackend, build_engine
+
+    FakeBuilder.built.clear()
+    engine = build_engine(onnx_dynamic, fp16=True, max_batch=4)
+    meta, payload = split_bundle(engine)
+    assert payload.startswith(FAKE_ENGINE) and meta["names"]["0"] == "person" and meta["fp16"] is True
+    _network, config = FakeBuilder.built[-1]
+    assert "fp16" in config.flags
+    ((_name, shapes),) = config.profiles[0].shapes.items()
+    assert shapes == ((1, 3, 128, 128), (4, 3, 128, 128), (4, 3, 128, 128))
+    assert TensorRTBackend(engine).info.names[0] == "person"
+    build_engine(onnx_b4, fp16=False)  # a static ONNX: no profile, no FP16
+    _, config = FakeBuilder.built[-1]
+    assert not config.profiles and not config.flags
+    with pytest.raises(ModelError, match="cannot parse"):
+        build_engine(b"not onnx")
+
+
+def test_rknn_backend_loads_from_memory_and_matches_onnxruntime(monkeypatch, onnx_b4):
+    install(monkeypatch)
+    from inference.backends.rknn import RknnBackend
+
+    reference = OnnxRuntimeBackend(onnx_b4)
+    meta = reference.info.to_json()
+    backend = RknnBackend(make_bundle(meta, FAKE_RKNN + onnx_b4))
+    assert FakeRKNNLite.loaded_from[-1].startswith("/proc/self/fd/")  # an in-memory file, not a disk path
+    assert (backend.batch, backend.input_size) == (4, (128, 128))
+    images = batch_of(2)
+    np.testing.assert_allclose(backend.infer(images), reference.infer(images), atol=1e-5)
+    rknn = backend.rknn
+    backend.close()
+    assert rknn.released
+    with pytest.raises(ModelError, match="could not load"):
+        RknnBackend(b"not an rknn model")

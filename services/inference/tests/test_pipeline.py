@@ -1,0 +1,119 @@
+"""The threaded pipeline: every Nth frame, batches with a padded last one, errors, outputs."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from inference.backends.base import Backend
+from inference.metadata import ModelInfo
+from inference.pipeline import Pipeline
+from inference.sinks import JsonlSink, VideoSink
+from inference.source import Source
+
+
+class Recording(Backend):
+    """A model whose single box sits where the frame's index is written (pixel [0, 0, 0])."""
+
+    name = "recording"
+
+    def __init__(self, batch=4, size=(64, 64), fixed=True, fail_at=None):
+        super().__init__()
+        self._batch, self._size, self._fixed, self.fail_at = batch, size, fixed, fail_at
+        self.seen: list[int] = []
+
+    batch = property(lambda self: self._batch)
+    input_size = property(lambda self: self._size)
+    fixed_batch = property(lambda self: self._fixed)
+    info = property(lambda self: ModelInfo(names={0: "person"}))
+
+    def _run(self, images):
+        self.seen.append(len(images))
+        if self.fail_at is not None and len(self.seen) == self.fail_at:
+            raise RuntimeError("the model broke")
+        out = np.zeros((len(images), 5, 2), np.float32)
+        out[:, :4, 0] = [32, 32, 10, 10]
+        out[:, 4, 0] = 0.5 + images[:, 32, 32, 0] / 1000  # a score that says which frame it was
+        return out
+
+
+def write_video(path, count, size=(96, 64), fps=10.0):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
+    for i in range(count):
+        frame = np.full((size[1], size[0], 3), i * 8 % 256, np.uint8)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.mark.parametrize(("frames", "every", "batch", "expected"), [(23, 4, 4, 6), (10, 1, 4, 10), (9, 3, 2, 3)])
+def test_every_nth_frame_in_batches_with_a_padded_last_one(tmp_path, frames, every, batch, expected):
+    video = write_video(tmp_path / "in.mp4", frames)
+    backend = Recording(batch=batch)
+    seen = []
+    source = Source(str(video), every=every)
+    assert source.total == expected
+    stats = Pipeline(backend, [], on_frame=lambda f, d: seen.append(f.index)).run(source)
+    assert seen == list(range(0, frames, every))
+    full, rest = divmod(expected, batch)
+    assert backend.seen == [batch] * (full + (1 if rest else 0))  # the short batch was padded to a full one
+    assert stats.frames == expected and stats.batches == full + (1 if rest else 0)
+    assert stats.detections == expected and stats.model_seconds > 0
+    assert 0 <= stats.overhead < 1
+
+
+def test_a_dynamic_batch_model_gets_the_short_batch_unpadded(tmp_path):
+    video = write_video(tmp_path / "in.mp4", 6)
+    backend = Recording(batch=4, fixed=False)
+    Pipeline(backend, []).run(Source(str(video), every=1))
+    assert backend.seen == [4, 2]
+
+
+def test_a_model_error_stops_everything_and_is_raised(tmp_path):
+    video = write_video(tmp_path / "in.mp4", 40)
+    backend = Recording(batch=2, fail_at=3)
+    with pytest.raises(RuntimeError, match="the model broke"):
+        Pipeline(backend, [], queue_size=1).run(Source(str(video), every=1))
+
+
+def test_outputs_jsonl_and_mp4(tmp_path):
+    video = write_video(tmp_path / "in.mp4", 12, size=(160, 96))
+    backend = Recording(batch=4)
+    jsonl, mp4 = tmp_path / "out" / "dets.jsonl", tmp_path / "out" / "annotated.mp4"
+    sinks = [JsonlSink(jsonl, backend.info), VideoSink(mp4, fps=5.0)]
+    Pipeline(backend, sinks).run(Source(str(video), every=2))
+    for sink in sinks:
+        sink.close()
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [line["frame"] for line in lines] == [0, 2, 4, 6, 8, 10]
+    assert lines[1]["time_ms"] == pytest.approx(200.0)
+    first = lines[0]
+    assert (first["width"], first["height"]) == (160, 96)
+    (det,) = first["detections"]
+    assert det["class_id"] == 0 and det["class_name"] == "person" and det["confidence"] == pytest.approx(0.5)
+    # the 64x64 input holds the 160x96 frame as 64x38 (gains 0.4 and 38/96) under 13 pixels of padding:
+    # the box 27..37 x 27..37 maps to 67.5..92.5 x (27-13)*96/38..(37-13)*96/38
+    expected = (67.5, round(14 * 96 / 38, 2), 92.5, round(24 * 96 / 38, 2))
+    assert (det["x1"], det["y1"], det["x2"], det["y2"]) == pytest.approx(expected)
+    capture = cv2.VideoCapture(str(mp4))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    ok, frame = capture.read()
+    assert ok and frame.shape == (96, 160, 3)
+    assert not list(mp4.parent.glob(".*part*"))
+
+
+def test_image_folder_source_and_clear_errors(tmp_path):
+    from inference.errors import SourceError
+
+    for i in range(5):
+        cv2.imwrite(str(tmp_path / f"{i}.jpg"), np.full((40, 60, 3), i * 40, np.uint8))
+    source = Source(str(tmp_path), every=2)
+    assert [f.index for f in source] == [0, 2, 4]
+    with pytest.raises(SourceError, match="no such file"):
+        Source(str(tmp_path / "missing.mp4"))
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    with pytest.raises(SourceError, match="cannot open"):
+        Source(str(tmp_path / "broken.mp4"))
