@@ -162,11 +162,12 @@ def main(argv: list[str] | None = None) -> int:
     from inference.settings import InferenceSettings
 
     try:
-        settings = load_settings(InferenceSettings)
-        setup_logging(settings.log_level, settings.log_json)
-        if args.command == "device":
+        if args.command == "device":  # needs no settings: it only looks at this machine
+            setup_logging("WARNING")
             print(json.dumps(device_report(), indent=2))
             return 0
+        settings = load_settings(InferenceSettings)
+        setup_logging(settings.log_level, settings.log_json)
         print(json.dumps(run(settings, args)))
         return 0
     except AzaionError as exc:

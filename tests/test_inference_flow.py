@@ -1,0 +1,204 @@
+"""Edge inference end to end: our detections against ultralytics', and the whole flow from a
+published encrypted model (api + moto's S3) to a JSONL and an annotated mp4 on the CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from photos import frames, write_video
+
+from azaion_shared.crypto import generate_key, parse_key
+
+PASSWORD = "a-long-enough-password"
+CONF = 0.25
+
+
+def video_frames(path: Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(path))
+    out = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            return out
+        out.append(image)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(x2 - x1, 0) * max(y2 - y1, 0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union else 1.0
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    """24 frames of real photographs (pans over ultralytics' samples), as an mp4."""
+    return write_video(tmp_path_factory.mktemp("video") / "drone.mp4", frames(24, (640, 360)), fps=8.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch", [4, 1])
+def test_detections_match_ultralytics(tiny_model, video, batch):
+    from ultralytics import YOLO
+
+    from inference.backends.onnx import OnnxRuntimeBackend
+    from inference.pipeline import Pipeline
+    from inference.source import Frame
+
+    onnx = tiny_model.onnx(128, batch)
+    images = video_frames(video)
+    assert len(images) >= 20
+    ours = []
+    backend = OnnxRuntimeBackend(onnx.read_bytes())
+    pipeline = Pipeline(backend, [], conf=CONF, iou=0.7, on_frame=lambda f, d: ours.append(d))
+    pipeline.run(Frame(i, 0.0, image) for i, image in enumerate(images))
+    model = YOLO(str(onnx), task="detect")
+    theirs = [r.boxes for r in model.predict(images, conf=CONF, iou=0.7, imgsz=128, stream=True, verbose=False)]
+    assert len(ours) == len(theirs) == len(images)
+    compared = 0
+    for index, (mine, ref) in enumerate(zip(ours, theirs, strict=True)):
+        assert len(mine) == len(ref), f"frame {index}: {len(mine)} detections, ultralytics {len(ref)}"
+        ref_boxes, ref_scores, ref_classes = ref.xyxy.numpy(), ref.conf.numpy(), ref.cls.numpy().astype(int)
+        for box, score, cls, rbox, rscore, rcls in zip(
+            mine.boxes, mine.scores, mine.classes, ref_boxes, ref_scores, ref_classes, strict=True
+        ):
+            assert cls == rcls, f"frame {index}"
+            assert abs(score - rscore) <= 1e-3, f"frame {index}"
+            assert iou(box, rbox) >= 0.99, f"frame {index}: {box} vs {rbox}"
+            compared += 1
+    assert compared >= 20, f"only {compared} detections compared: the tiny model detects too little to compare"
+
+
+def _env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_")}
+    return env | {"AZAION_ENV": "test", "AZAION_LOG_LEVEL": "INFO"} | extra
+
+
+@pytest.mark.slow
+def test_published_model_to_jsonl_and_mp4(api_server, s3_server, tiny_model, video, tmp_path):
+    from azaion_shared.api_client import ApiClient
+    from azaion_shared.distribution import publish_resource
+
+    api_server.add_user("trainer@x.io", PASSWORD, "ResourceUploader")
+    api_server.add_user("edge@x.io", PASSWORD, "Device")
+    key_text = generate_key()
+    onnx = tiny_model.onnx(128, 4)
+    cdn = s3_server.storage("models-flow")
+    with ApiClient(api_server.url, "trainer@x.io", PASSWORD) as api:
+        publish_resource(onnx, "azaion.onnx", parse_key(key_text), api, cdn)
+
+    root, private_tmp = tmp_path / "edge", tmp_path / "tmp"
+    private_tmp.mkdir()
+    env = _env(
+        AZAION_ROOT=str(root),
+        TMPDIR=str(private_tmp),
+        AZAION_MODEL_KEY=key_text,
+        AZAION_API_CLIENT__URL=api_server.url,
+        AZAION_API_CLIENT__EMAIL="edge@x.io",
+        AZAION_API_CLIENT__PASSWORD=PASSWORD,
+        AZAION_CDN__BUCKET="models-flow",
+        AZAION_CDN__ENDPOINT_URL=s3_server.url,
+        AZAION_CDN__ACCESS_KEY="test",
+        AZAION_CDN__SECRET_KEY="test",
+    )
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "inference", "run", "--source", str(video), "--every", "2", "--no-progress"]
+    command += ["--json", str(out / "dets.jsonl"), "--output", str(out / "annotated.mp4")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["frames"] == 12 and summary["backend"] == "onnxruntime" and summary["batch"] == 4
+
+    lines = [json.loads(line) for line in (out / "dets.jsonl").read_text().splitlines()]
+    assert [line["frame"] for line in lines] == list(range(0, 24, 2))
+    assert lines[3]["time_ms"] == pytest.approx(6 * 1000 / 8.0)
+    assert all((line["width"], line["height"]) == (640, 360) for line in lines)
+    detections = [d for line in lines for d in line["detections"]]
+    assert len(detections) == summary["detections"] > 0
+    for d in detections:
+        assert set(d) == {"class_id", "class_name", "confidence", "x1", "y1", "x2", "y2"}
+        assert 0 <= d["x1"] <= d["x2"] <= 640 and 0 <= d["y1"] <= d["y2"] <= 360 and d["confidence"] > CONF
+        assert d["class_name"] == {0: "person", 1: "car", 2: "truck", 3: "bus"}[d["class_id"]]
+    capture = cv2.VideoCapture(str(out / "annotated.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    ok, first = capture.read()
+    assert ok and first.shape == (360, 640, 3)
+    assert not np.array_equal(first, video_frames(video)[0])  # boxes were drawn
+
+    # no plaintext model anywhere on disk: not in the cache, the temp folder, the data root
+    plaintext = onnx.read_bytes()
+    probe = plaintext[len(plaintext) // 2 : len(plaintext) // 2 + 4096]
+    written = [p for p in (*root.rglob("*"), *private_tmp.rglob("*")) if p.is_file()]
+    assert written, "the encrypted big part should be cached"
+    assert not [p for p in written if probe in p.read_bytes()]
+
+    # the same run with a wrong key: a clear error, no output
+    env["AZAION_MODEL_KEY"] = generate_key()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "AZAION_MODEL_KEY" in done.stderr
+
+
+def test_cli_refuses_a_run_without_outputs_and_a_window_without_gui(tiny_model, video, tmp_path):
+    base = [sys.executable, "-m", "inference", "run", "--source", str(video), "--model", str(tiny_model.onnx(128, 4))]
+    env = _env(AZAION_ENV="development")  # --model FILE is the development path: no api credentials
+    done = subprocess.run(base, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "choose at least one output" in done.stderr
+    done = subprocess.run([*base, "--show"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "no GUI support" in done.stderr and "--live PORT" in done.stderr
+    done = subprocess.run([sys.executable, "-m", "inference", "device"], env=_env(), capture_output=True, text=True)
+    report = json.loads(done.stdout)
+    assert report["kind"] == "cpu" and report["wants"] == "azaion.onnx"
+    assert report["backends"]["onnxruntime"]["available"] and not report["backends"]["tensorrt"]["available"]
+
+
+def test_live_view_serves_mjpeg(tiny_model, video):
+    import threading
+
+    import httpx
+
+    from inference.backends.onnx import OnnxRuntimeBackend
+    from inference.pipeline import Pipeline
+    from inference.sinks import LiveSink
+    from inference.source import Source
+
+    sink = LiveSink("127.0.0.1", 0)
+    received: list[bytes] = []
+
+    def watch():
+        with httpx.stream("GET", f"http://127.0.0.1:{sink.port}/stream.mjpg", timeout=20) as response:
+            assert response.headers["content-type"].startswith("multipart/x-mixed-replace")
+            buffer = b""
+            for chunk in response.iter_bytes():
+                buffer += chunk
+                while b"\xff\xd9" in buffer and b"\xff\xd8" in buffer:
+                    start = buffer.index(b"\xff\xd8")
+                    end = buffer.index(b"\xff\xd9", start) + 2
+                    received.append(buffer[start:end])
+                    buffer = buffer[end:]
+                if len(received) >= 2:
+                    return
+
+    viewer = threading.Thread(target=watch, daemon=True)
+    viewer.start()
+    try:
+        assert httpx.get(f"http://127.0.0.1:{sink.port}/", timeout=5).text.count("stream.mjpg") == 1
+        deadline = 50
+        while not sink.viewers and deadline:
+            threading.Event().wait(0.1)
+            deadline -= 1
+        backend = OnnxRuntimeBackend(tiny_model.onnx(128, 4).read_bytes())
+        Pipeline(backend, [sink]).run(Source(str(video), every=1))
+        viewer.join(timeout=20)
+    finally:
+        sink.close()
+    assert len(received) >= 2
+    image = cv2.imdecode(np.frombuffer(received[0], np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape == (360, 640, 3)
