@@ -190,6 +190,7 @@ def test_live_view_serves_mjpeg(tiny_model, video):
     viewer.start()
     try:
         assert httpx.get(f"http://127.0.0.1:{sink.port}/", timeout=5).text.count("stream.mjpg") == 1
+        assert httpx.get(f"http://127.0.0.1:{sink.port}/healthz", timeout=5).status_code == 200
         deadline = 50
         while not sink.viewers and deadline:
             threading.Event().wait(0.1)

@@ -68,6 +68,8 @@ class AzaionSettings(BaseSettings):
         env_nested_delimiter=NESTED_DELIMITER,
         extra="ignore",
         validate_default=True,
+        # An empty variable means "not set" (the default): .env.example leaves optional ones empty.
+        env_ignore_empty=True,
     )
 
     env: Environment = Field("production", description="development relaxes the placeholder-secret check.")

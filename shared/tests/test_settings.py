@@ -84,3 +84,12 @@ def test_is_placeholder():
 def test_amqp_url_quotes_credentials():
     rabbit = RabbitSettings(user="u@x", password=SecretStr("p/w:d"), vhost="/")
     assert rabbit.amqp_url() == "amqp://u%40x:p%2Fw%3Ad@localhost:5672/%2F"
+
+
+def test_empty_variables_mean_the_default(monkeypatch):
+    # .env.example leaves optional settings empty; compose passes them on as empty strings
+    monkeypatch.setenv("AZAION_ENV", "development")
+    monkeypatch.setenv("AZAION_ROOT", "")
+    monkeypatch.setenv("AZAION_RABBIT__STREAM_PORT", "")
+    settings = load_settings(ServiceSettings)
+    assert settings.root == Path("/azaion") and settings.rabbit.stream_port == 5552
