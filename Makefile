@@ -4,6 +4,7 @@
 #   make setup   the development virtualenv (.venv) with every package; a no-op when up to date
 #   make lint    ruff
 #   make bench   every benchmark in bench/, results in bench/RESULTS.md
+#   make images  every service image (no network in the build; SERVICES="api ingestor ..." for some)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -19,7 +20,7 @@ export AZAION_RUN_DIR ?= $(CURDIR)/.run
 export YOLO_AUTOINSTALL := false
 export YOLO_OFFLINE := true
 
-.PHONY: help setup test lint format bench demo broker broker-stop lock clean
+.PHONY: help setup test lint format bench demo broker broker-stop lock clean wheelhouse base-images images docker
 
 help:
 	@sed -n '2,7p' Makefile | sed 's/^# *//'
@@ -58,10 +59,25 @@ bench: setup broker
 demo: setup broker
 	$(BIN)/python scripts/demo.py
 
+SERVICES ?= api ingestor augmentor trainer inference
+
+# Docker: the engine (started if needed), the wheelhouse, base images made locally, the images.
+docker:
+	@scripts/docker.sh start
+
+wheelhouse: setup
+	@scripts/wheelhouse.sh $(SERVICES)
+
+base-images: docker
+	@scripts/base-images.sh
+
+images: setup docker
+	@SERVICES="$(SERVICES)" scripts/images.sh
+
 # Refresh constraints.txt from the current virtualenv (after changing a pyproject.toml).
 lock: setup
 	@{ sed -n '1,2p' constraints.txt; $(BIN)/python -m pip list --format=freeze --exclude-editable \
 		| grep -vE '^(pip|setuptools|wheel)=='; } > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 clean: broker-stop
-	rm -rf $(VENV) .run .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .run .pytest_cache .ruff_cache .hypothesis wheelhouse

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `make images`: every service image, built with no network inside the build.
+#   SERVICES="api ingestor augmentor trainer inference"  which images (default: all)
+#   TAG=latest                                            image tag (azaion/<service>:TAG; inference: cpu)
+#   BASE=python:3.11-slim-bookworm                        base image; default: the official one if it is
+#                                                         here or can be pulled, else the locally made
+#                                                         azaion/python-base:bookworm (scripts/base-images.sh)
+#   RABBITMQ_LOCAL=1                                      also build azaion/rabbitmq:local (Debian's server)
+# Python packages come from wheelhouse/<service>/ (scripts/wheelhouse.sh, run first).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+services=${SERVICES:-api ingestor augmentor trainer inference}
+tag=${TAG:-latest}
+official=python:3.11-slim-bookworm
+
+base=${BASE:-}
+if [[ -z "$base" ]]; then
+  if docker image inspect "$official" >/dev/null 2>&1 || timeout 30 docker pull -q "$official" >/dev/null 2>&1; then
+    base=$official
+  else
+    echo "images: $official cannot be pulled here; using a locally made base image"
+    scripts/base-images.sh
+    base=azaion/python-base:bookworm
+  fi
+fi
+
+# shellcheck disable=SC2086
+scripts/wheelhouse.sh $services
+for service in $services; do
+  started=$SECONDS
+  args=(-f "services/$service/Dockerfile" --build-arg "BASE=$base")
+  name="azaion/$service:$tag"
+  if [[ "$service" == inference ]]; then
+    args+=(--target cpu)
+    name="azaion/inference:${TAG:-cpu}"
+  fi
+  docker build -q "${args[@]}" -t "$name" . 2>&1 | grep -v -e DEPRECATED -e 'legacy builder' -e buildx -e '^ *$' -e 'BuildKit' || true
+  docker image inspect "$name" >/dev/null
+  echo "images: $name on $base in $((SECONDS - started)) s"
+done
+if [[ -n "${RABBITMQ_LOCAL:-}" ]]; then
+  scripts/base-images.sh
+  docker build -q -f docker/rabbitmq/Dockerfile -t azaion/rabbitmq:local . 2>&1 | grep -v -e DEPRECATED -e 'legacy builder' -e buildx -e '^ *$' -e BuildKit || true
+  docker image inspect azaion/rabbitmq:local >/dev/null
+  echo "images: azaion/rabbitmq:local"
+fi

@@ -1,0 +1,173 @@
+"""CI smoke test of the containers: build the light images with no network in the build, bring up
+rabbitmq + api + ingestor + augmentor with docker-compose.yml, publish annotations, see them
+ingested and augmented in the shared data volume, take it all down.
+
+Docker is started here when it is not running (scripts/docker.sh, root). Where it cannot run, the
+test fails and says why: it is not skipped. The time each phase took is printed and written to
+.run/compose-smoke.txt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+from photos import crops
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECT = "azaionsmoke"
+SERVICES = ["rabbitmq", "api", "ingestor", "augmentor"]
+UID = 10001  # the user the images run as
+
+
+def sh(*command: str, timeout: float = 900, env: dict | None = None, check: bool = True) -> str:
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and done.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
+    return done.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def env_file(path: Path) -> Path:
+    text = (REPO / ".env.example").read_text()
+    values = {
+        "AZAION_RABBIT__PASSWORD": secrets.token_urlsafe(16),
+        "AZAION_API__JWT_SECRET": secrets.token_urlsafe(40),
+        "MINIO_ROOT_PASSWORD": secrets.token_urlsafe(16),
+        "AZAION_API_CLIENT__PASSWORD": secrets.token_urlsafe(16),
+        "AZAION_MODEL_KEY": "not-used-by-the-smoke-test",
+        "AZAION_AUGMENTOR__WORKERS": "1",
+        "AZAION_AUGMENTOR__RECONCILE_MINUTES": "0",
+    }
+    lines = []
+    for line in text.splitlines():
+        key = line.split("=", 1)[0]
+        lines.append(f"{key}={values.pop(key)}" if key in values and not line.startswith("#") else line)
+    lines += [f"{k}={v}" for k, v in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(1800)
+def test_compose_stack_ingests_and_augments(tmp_path):
+    timings: dict[str, float] = {}
+
+    def lap(name: str, started: float) -> float:
+        timings[name] = round(time.monotonic() - started, 1)
+        return time.monotonic()
+
+    t = t0 = time.monotonic()
+    sh("scripts/docker.sh", "start")
+    t = lap("docker engine", t)
+    build_env = os.environ | {"SERVICES": "api ingestor augmentor", "TAG": "smoke", "RABBITMQ_LOCAL": "1"}
+    build_env.setdefault("BASE", "azaion/python-base:bookworm")  # CI has no registry
+    if build_env["BASE"] == "azaion/python-base:bookworm":
+        sh("scripts/base-images.sh", timeout=900)
+        t = lap("base images (debootstrap, cached)", t)
+    sh("scripts/images.sh", env=build_env, timeout=1500)
+    t = lap("wheelhouse + images", t)
+
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chown(data, UID, UID)
+    ports = {"RABBITMQ_STREAM_PORT": free_port(), "RABBITMQ_AMQP_PORT": free_port(), "API_PORT": free_port()}
+    envfile = env_file(tmp_path / "smoke.env")
+    compose_env = (
+        os.environ
+        | {k: str(v) for k, v in ports.items()}
+        | {
+            "AZAION_ENV_FILE": str(envfile),
+            "AZAION_DATA": str(data),
+            "RABBITMQ_IMAGE": "azaion/rabbitmq:local",
+            "API_IMAGE": "azaion/api:smoke",
+            "INGESTOR_IMAGE": "azaion/ingestor:smoke",
+            "AUGMENTOR_IMAGE": "azaion/augmentor:smoke",
+        }
+    )
+    compose = ["docker-compose", "-p", PROJECT, "--env-file", str(envfile), "-f", str(REPO / "docker-compose.yml")]
+
+    def logs() -> str:
+        return sh(*compose, "logs", "--no-color", "--tail", "40", env=compose_env, check=False)
+
+    inputs = tmp_path / "in"
+    for folder in ("seed", "direct"):
+        (inputs / folder).mkdir(parents=True)
+    names = []
+    for i, (name, image, boxes) in enumerate(crops()[:6]):
+        folder = inputs / ("seed" if i < 4 else "direct")
+        cv2.imwrite(str(folder / f"{name}.jpg"), image)
+        labels = [f"{c} {(a + b) / 2:.5f} {(d + e) / 2:.5f} {b - a:.5f} {e - d:.5f}" for c, a, d, b, e in boxes]
+        (folder / f"{name}.txt").write_text("\n".join(labels) + "\n")
+        names.append(name)
+    for path in inputs.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    inputs.chmod(0o755)
+
+    sh(*compose, "down", "-v", "--remove-orphans", env=compose_env, check=False)
+    try:
+        sh(*compose, "up", "-d", *SERVICES, env=compose_env, timeout=300)
+        deadline = time.monotonic() + 180
+        while True:
+            states = {}
+            for service in SERVICES:
+                cid = sh(*compose, "ps", "-q", service, env=compose_env).strip()
+                states[service] = sh("docker", "inspect", "-f", "{{.State.Health.Status}}", cid).strip() if cid else "?"
+            if all(s == "healthy" for s in states.values()):
+                break
+            assert time.monotonic() < deadline, f"not healthy after 180 s: {states}\n{logs()}"
+            time.sleep(2)
+        t = lap("compose up until healthy", t)
+
+        run = [*compose, "run", "--rm", "--no-deps", "-v", f"{inputs}:/in:ro", "ingestor", "python", "-m", "ingestor"]
+        sh(*run, "publish", "created", "--role", "Operator", "/in/seed", env=compose_env, timeout=120)
+        sh(*run, "publish", "validated", names[0], names[1], env=compose_env, timeout=120)
+        sh(*run, "publish", "created", "--role", "Validator", "/in/direct", env=compose_env, timeout=120)
+
+        in_data = set(names[:2] + names[4:6])
+        expected_processed = {f"{n}{suffix}.jpg" for n in in_data for suffix in ["", *(f"_{k}" for k in range(1, 8))]}
+        deadline = time.monotonic() + 240
+        while True:
+            data_images = {p.stem for p in (data / "data" / "images").glob("*.jpg")}
+            seed_images = {p.stem for p in (data / "data-seed" / "images").glob("*.jpg")}
+            processed = {p.name for p in (data / "data-processed" / "images").glob("*.jpg")}
+            markers = {p.stem for p in (data / "data-processed" / ".complete").glob("*.json")}
+            if data_images == in_data and seed_images == set(names[2:4]) and markers == in_data:
+                break
+            assert time.monotonic() < deadline, (
+                f"after 240 s: data {sorted(data_images)}, seed {sorted(seed_images)}, "
+                f"{len(processed)} processed, markers {sorted(markers)}\n{logs()}"
+            )
+            time.sleep(2)
+        assert processed >= expected_processed
+        labels = {p.name for p in (data / "data-processed" / "labels").glob("*.txt")}
+        assert {n.replace(".jpg", ".txt") for n in expected_processed} <= labels
+        assert not list((data / "data-rejected").glob("*")) if (data / "data-rejected").exists() else True
+        import httpx
+
+        assert httpx.get(f"http://127.0.0.1:{ports['API_PORT']}/healthz", timeout=10).status_code == 200
+        t = lap("publish, ingest, augment", t)
+    finally:
+        sh(*compose, "down", "-v", "--remove-orphans", env=compose_env, check=False, timeout=300)
+        shutil.rmtree(data, ignore_errors=True)
+        lap("compose down", t)
+        timings["total"] = round(time.monotonic() - t0, 1)
+        report = "compose smoke test, seconds per phase: " + json.dumps(timings)
+        print(report)
+        (REPO / ".run").mkdir(exist_ok=True)
+        (REPO / ".run" / "compose-smoke.txt").write_text(report + "\n")
