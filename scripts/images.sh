@@ -34,13 +34,16 @@ for service in $services; do
     args+=(--target cpu)
     name="azaion/inference:${TAG:-cpu}"
   fi
-  docker build -q "${args[@]}" -t "$name" . 2>&1 | grep -v -e DEPRECATED -e 'legacy builder' -e buildx -e '^ *$' -e 'BuildKit' || true
+  # The context is only what this image needs (its wheels), not every wheelhouse in the tree.
+  tar -c "wheelhouse/$service" docker "services/$service/Dockerfile" \
+    | docker build -q "${args[@]}" -t "$name" - 2>&1 \
+    | grep -v -e DEPRECATED -e 'legacy builder' -e buildx -e '^ *$' -e 'BuildKit' || true
   docker image inspect "$name" >/dev/null
   echo "images: $name on $base in $((SECONDS - started)) s"
 done
 if [[ -n "${RABBITMQ_LOCAL:-}" ]]; then
   scripts/base-images.sh
-  docker build -q -f docker/rabbitmq/Dockerfile -t azaion/rabbitmq:local . 2>&1 | grep -v -e DEPRECATED -e 'legacy builder' -e buildx -e '^ *$' -e BuildKit || true
+  tar -c docker | docker build -q -f docker/rabbitmq/Dockerfile -t azaion/rabbitmq:local - 2>&1 | grep -v -e DEPRECATED -e 'legacy builder' -e buildx -e '^ *$' -e BuildKit || true
   docker image inspect azaion/rabbitmq:local >/dev/null
   echo "images: azaion/rabbitmq:local"
 fi
