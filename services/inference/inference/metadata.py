@@ -9,13 +9,11 @@ with classes named ``class_{id}``.
 from __future__ import annotations
 
 import ast
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from azaion_shared.engines import make_bundle, split_bundle  # noqa: F401 - part of this module's API
 from inference.errors import ModelError
-
-_MAX_META = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -64,23 +62,3 @@ def info_from_mapping(meta: dict[str, Any]) -> ModelInfo:
         )
     except (TypeError, ValueError) as exc:
         raise ModelError(f"the model's metadata cannot be read ({exc}): {str(meta)[:200]}") from exc
-
-
-def make_bundle(meta: dict[str, Any], payload: bytes) -> bytes:
-    """``len(json) (4 bytes LE) + json + payload``: how ultralytics writes metadata into TensorRT engines."""
-    text = json.dumps(meta).encode()
-    return len(text).to_bytes(4, "little") + text + payload
-
-
-def split_bundle(blob: bytes) -> tuple[dict[str, Any] | None, bytes]:
-    """(metadata, model) of a bundle; (None, blob) when there is no metadata in front."""
-    if len(blob) < 6:
-        return None, blob
-    size = int.from_bytes(blob[:4], "little")
-    if not 2 <= size <= min(_MAX_META, len(blob) - 4) or blob[4:5] != b"{":
-        return None, blob
-    try:
-        meta = json.loads(blob[4 : 4 + size].decode())
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return None, blob
-    return (meta, blob[4 + size :]) if isinstance(meta, dict) else (None, blob)

@@ -16,7 +16,7 @@ import numpy as np
 
 from inference.backends.base import Backend, to_nchw
 from inference.errors import BackendUnavailable, InferenceError, ModelError
-from inference.metadata import ModelInfo, info_from_mapping, make_bundle, split_bundle
+from inference.metadata import ModelInfo, info_from_mapping, split_bundle
 
 log = logging.getLogger(__name__)
 
@@ -196,49 +196,12 @@ class TensorRTBackend(Backend):
 
 
 def build_engine(onnx_model: bytes, fp16: bool = True, max_batch: int = 4, workspace_gib: float = 2.0) -> bytes:
-    """A serialized engine for this GPU, with the ONNX model's metadata in front (a bundle)."""
-    trt, _cudart = _modules()
-    from inference.backends.onnx import OnnxRuntimeBackend
+    """A serialized engine for this GPU from the ONNX model (azaion_shared.engines), errors as ours."""
+    from azaion_shared.engines import EngineError
+    from azaion_shared.engines import build_engine as build
 
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    flags = 0
-    if int(trt.__version__.split(".")[0]) < 10:  # explicit batch is the only mode from TensorRT 10 on
-        flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse(onnx_model):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise ModelError(f"TensorRT cannot parse the ONNX model: {errors}")
-    info = OnnxRuntimeBackend(onnx_model, providers=["CPUExecutionProvider"]).info  # names, imgsz
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
-    if fp16:
-        if hasattr(trt.BuilderFlag, "FP16"):
-            config.set_flag(trt.BuilderFlag.FP16)
-        else:
-            log.warning(
-                "TensorRT %s has no FP16 builder flag (strong typing): building with the ONNX types", trt.__version__
-            )
-    tensor = network.get_input(0)
-    shape = tuple(tensor.shape)
-    if -1 in shape:  # one profile: batch 1..max_batch at the image size the model was exported for
-        if -1 in shape[2:] and not info.imgsz:
-            raise ModelError("the ONNX model has a dynamic image size and no imgsz in its metadata")
-        rest = tuple(d if d != -1 else s for d, s in zip(shape[1:], (3, *(info.imgsz or (0, 0))), strict=True))
-        profile = builder.create_optimization_profile()
-        profile.set_shape(tensor.name, (1, *rest), (max_batch, *rest), (max_batch, *rest))
-        config.add_optimization_profile(profile)
-    started = time.perf_counter()
-    serialized = builder.build_serialized_network(network, config)
-    if serialized is None:
-        raise ModelError("TensorRT could not build an engine from the ONNX model (see its log above)")
-    log.info(
-        "built a TensorRT %s engine (input %s, fp16 %s) in %.0f s",
-        trt.__version__,
-        shape,
-        fp16,
-        time.perf_counter() - started,
-    )
-    meta = info.to_json() | {"tensorrt": trt.__version__, "fp16": fp16}
-    return make_bundle(meta, bytes(serialized))
+    _modules()  # the inference service's own message when TensorRT or cuda-python is missing
+    try:
+        return build(onnx_model, fp16=fp16, max_batch=max_batch, workspace_gib=workspace_gib)
+    except EngineError as exc:
+        raise ModelError(str(exc)) from exc
