@@ -15,12 +15,17 @@ STAMP := $(VENV)/.installed
 PYPROJECTS := $(wildcard shared/pyproject.toml services/*/pyproject.toml)
 PYTEST_ARGS ?=
 
+RKNN_VENV := .venv-rknn
+RKNN_STAMP := $(RKNN_VENV)/.installed
+
 export AZAION_RUN_DIR ?= $(CURDIR)/.run
+# The RKNN converter's own virtualenv (make rknn-env), for the trainer's RKNN export and its test.
+export AZAION_TRAINER__RKNN_PYTHON ?= $(CURDIR)/$(RKNN_VENV)/bin/python
 # Ultralytics must never download or pip-install anything at run time.
 export YOLO_AUTOINSTALL := false
 export YOLO_OFFLINE := true
 
-.PHONY: help setup test lint format bench demo broker broker-stop lock clean wheelhouse base-images images docker
+.PHONY: help setup rknn-env test lint format bench demo broker broker-stop lock clean wheelhouse base-images images docker
 
 help:
 	@sed -n '2,7p' Makefile | sed 's/^# *//'
@@ -36,13 +41,22 @@ $(STAMP): constraints.txt requirements-dev.txt $(PYPROJECTS)
 	@touch $@
 	@echo "setup: $(VENV) is ready"
 
+# rknn-toolkit2 2.3.2 in its own virtualenv (several minutes and about 5.6 GB the first time).
+rknn-env: $(RKNN_STAMP)
+
+$(RKNN_STAMP): services/trainer/requirements-rknn.txt
+	@test -x $(RKNN_VENV)/bin/python || $(PYTHON) -m venv $(RKNN_VENV)
+	$(RKNN_VENV)/bin/python -m pip install --quiet -r services/trainer/requirements-rknn.txt
+	@touch $@
+	@echo "rknn-env: $(RKNN_VENV) is ready"
+
 broker:
 	@scripts/rabbitmq.sh start
 
 broker-stop:
 	@scripts/rabbitmq.sh stop
 
-test: setup broker
+test: setup broker rknn-env
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
@@ -80,4 +94,4 @@ lock: setup
 		| grep -vE '^(pip|setuptools|wheel)=='; } > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 clean: broker-stop
-	rm -rf $(VENV) .run .pytest_cache .ruff_cache .hypothesis wheelhouse
+	rm -rf $(VENV) $(RKNN_VENV) .run .pytest_cache .ruff_cache .hypothesis wheelhouse

@@ -18,6 +18,9 @@ to the API, big part to the CDN). `run` does it all and continues an interrupted
 Configuration (environment): AZAION_ROOT, AZAION_TRAINER__* (profile, epochs, batch, imgsz, weights,
 device, overrides as JSON ...), AZAION_API_CLIENT__*, AZAION_CDN__*, AZAION_MODEL_KEY(_FILE).
 Any ultralytics train argument: --set name=value (repeatable), e.g. --set lr0=0.005 --set mosaic=0.
+
+Export formats (`export --format`, and AZAION_TRAINER__EXPORT_FORMATS for `run`):
+{table}
 """
 
 
@@ -29,8 +32,12 @@ def _value(text: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from trainer.formats import FORMATS, table
+
     parser = argparse.ArgumentParser(
-        prog="python -m trainer", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m trainer",
+        description=DESCRIPTION.replace("{table}", table()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--tiny", action="store_true", help="the tiny profile: yolo11n, 96 px, 2 epochs (CPU)")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -51,8 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser("gate", help="compare the run with the current model; promote it if not worse"), required=True
     )
     gate.add_argument("--force", action="store_true")
-    with_run(sub.add_parser("export", help="export models/azaion.pt to models/azaion.onnx"), required=True)
-    with_run(sub.add_parser("publish", help="encrypt and publish models/azaion.onnx"))
+    export = with_run(sub.add_parser("export", help="export models/azaion.pt (ONNX, TensorRT, RKNN)"), required=True)
+    export.add_argument("--format", choices=list(FORMATS), default="onnx")
+    export.add_argument("--imgsz", type=int, help="image size (default: the profile's export size)")
+    export.add_argument("--batch", type=int, help="batch (default: the format's)")
+    export.add_argument("--precision", help="fp32, fp16 or int8, as the format allows (default: the format's)")
+    export.add_argument("--target", help="rknn: the chip (default rk3588)")
+    publish = with_run(sub.add_parser("publish", help="encrypt and publish an exported model"))
+    publish.add_argument("--format", choices=list(FORMATS), default="onnx")
     return parser
 
 
@@ -86,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             print(decision.reason)
             return 0 if decision.publish else 3
         elif args.command == "export":
-            print(f"exported {pipeline.export(args.run)}")
+            exported = pipeline.export(args.run, args.format, args.imgsz, args.batch, args.precision, args.target)
+            print(json.dumps({"path": str(exported.path)} | exported.meta, indent=2, default=str))
         elif args.command == "publish":
-            published = pipeline.publish(args.run)
+            published = pipeline.publish(args.run, args.format)
             print(
                 f"published {published.name}: {published.small_bytes} bytes to the API, "
                 f"{published.big_bytes} bytes to the CDN"

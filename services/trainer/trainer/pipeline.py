@@ -10,7 +10,7 @@ from pathlib import Path
 
 from azaion_shared.atomic import atomic_write_text
 from azaion_shared.paths import DataRoot
-from trainer import archive, dataset, export, gate, training
+from trainer import archive, dataset, export, formats, gate, training
 from trainer.classes import load_classes
 from trainer.errors import TrainerError
 from trainer.settings import TrainerSettings
@@ -28,6 +28,7 @@ class Report:
     gate: dict = field(default_factory=dict)
     exported: str | None = None
     published: dict | None = None
+    exports: dict = field(default_factory=dict)  # format -> {path, resource, seconds, published}
 
 
 class Pipeline:
@@ -128,25 +129,69 @@ class Pipeline:
         self.set_state(run, "gated" if decision.publish else "rejected")
         return decision
 
-    def export(self, run: str) -> Path:
-        path = export.export_onnx(
-            self.root, self.root.models / archive.CURRENT, run, self.resolved["export_imgsz"], self.options.export_batch
+    def export(
+        self,
+        run: str,
+        fmt: str = "onnx",
+        imgsz: int | None = None,
+        batch: int | None = None,
+        precision: str | None = None,
+        target: str | None = None,
+    ) -> export.Exported:
+        """Export the promoted model (models/azaion.pt) in one format (trainer.formats)."""
+        if fmt == "onnx" and batch is None:
+            batch = self.options.export_batch
+        request = formats.resolve(
+            fmt,
+            imgsz or self.resolved["export_imgsz"],
+            batch,
+            precision,
+            target,
+            calibration_images=self.options.calibration_images,
+        )
+        exported = export.export(
+            self.root,
+            self.root.models / archive.CURRENT,
+            run,
+            request,
+            onnx_resource=self.options.resource_name,
+            rknn_python=self.options.rknn_python,
+            samples=self.samples(run),
         )
         self.set_state(run, "exported")
-        return path
+        return exported
 
-    def publish(self, run: str | None = None):
+    def samples(self, run: str) -> list[Path]:
+        """Images for INT8 calibration and conversion checks: the run's training split, else data-processed."""
+        found = sorted((self.root.dataset(run) / "train" / "images").glob("*.jpg"))
+        return found or sorted(self.root.processed.images.glob("*.jpg"))
+
+    def artifact(self, fmt: str) -> Path:
+        """The newest exported artifact of a format (its JSON beside it names the resource)."""
+        pattern = {"onnx": "azaion.onnx", "tensorrt": "azaion.cc*.engine", "rknn": "azaion.rknn"}.get(fmt)
+        if pattern is None:
+            raise TrainerError(f"unknown format {fmt!r}; choose one of {', '.join(formats.FORMATS)}")
+        found = sorted(self.root.models.glob(pattern), key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise TrainerError(
+                f"nothing to publish: no {pattern} in {self.root.models} "
+                f"(run `python -m trainer export --format {fmt}`)"
+            )
+        return found[-1]
+
+    def publish(self, run: str | None = None, fmt: str = "onnx"):
         from azaion_shared.cdn import storage_from_settings
         from azaion_shared.crypto import load_key
         from azaion_shared.distribution import publish_resource
 
-        model = self.root.models / "azaion.onnx"
-        if not model.exists():
-            raise TrainerError(f"nothing to publish: {model} does not exist (run `python -m trainer export`)")
+        model = self.artifact(fmt)
+        sidecar = model.with_name(model.name + ".json")
+        resource = json.loads(sidecar.read_text()).get("resource") if sidecar.exists() else None
+        resource = resource or (self.options.resource_name if fmt == "onnx" else model.name)
         key = load_key()
         cdn = storage_from_settings(self.settings.cdn, self.root.root)
         with self.settings.api_client.client(progress=True) as api:
-            published = publish_resource(model, self.options.resource_name, key, api, cdn)
+            published = publish_resource(model, resource, key, api, cdn)
         if run:
             self.set_state(run, "published")
         return published
@@ -186,10 +231,18 @@ class Pipeline:
         lap("gate")
         if not decision.publish:
             return report
-        report.exported = str(self.export(report.run))
+        report.exported = str(self.export(report.run).path)
         lap("export")
         if publish:
             published = self.publish(report.run)
             report.published = {"name": published.name, "small": published.small_bytes, "big": published.big_bytes}
             lap("publish")
+        # further formats for the edge (AZAION_TRAINER__EXPORT_FORMATS); the ONNX model is out already
+        for fmt in (f for f in self.options.export_formats if f != "onnx"):
+            exported = self.export(report.run, fmt)
+            entry = {"path": str(exported.path), "resource": exported.resource, "seconds": round(exported.seconds, 1)}
+            if publish:
+                entry["published"] = self.publish(report.run, fmt).name
+            report.exports[fmt] = entry
+            lap(f"export {fmt}")
         return report

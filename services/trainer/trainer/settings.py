@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from azaion_shared.api_client import ApiClientSettings
 from azaion_shared.cdn import CdnSettings
@@ -40,6 +40,23 @@ class TrainerOptions(BaseModel):
     export_imgsz: int | None = Field(None, ge=32)
     export_batch: int = Field(4, ge=1)
     resource_name: str = Field("azaion.onnx", description="Name the ONNX model is published under.")
+    export_formats: list[str] = Field(
+        default_factory=lambda: ["onnx"], description="Formats `run` exports and publishes: onnx, tensorrt, rknn."
+    )
+    rknn_python: Path = Field(
+        Path("/opt/rknn/bin/python"), description="Python of the rknn-toolkit2 virtualenv (make rknn-env)."
+    )
+    calibration_images: int = Field(100, ge=1, description="Dataset images that calibrate an INT8 RKNN model.")
+
+    @field_validator("export_formats")
+    @classmethod
+    def _known_formats(cls, value: list[str]) -> list[str]:
+        from trainer.formats import FORMATS
+
+        unknown = [f for f in value if f not in FORMATS]
+        if unknown:
+            raise ValueError(f"unknown export formats {unknown}; choose from {', '.join(FORMATS)}")
+        return value
 
     def resolved(self) -> dict:
         base = TINY if self.profile == "tiny" else PRODUCTION
