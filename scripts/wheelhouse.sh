@@ -38,6 +38,7 @@ for service in "${@:-api ingestor augmentor trainer inference}"; do
         $pip wheel --quiet --wheel-dir "$dir" -c constraints.txt \
           "./shared$(extras "$one")" "./services/$one" "dumb-init==1.2.5" ;;
     esac
+    rm -rf shared/build services/*/build  # setuptools' leftovers in the source tree
     echo "wheelhouse: $dir ($(ls "$dir" | wc -l) wheels, $(du -sh "$dir" | cut -f1)) in $((SECONDS - started)) s"
   done
 done

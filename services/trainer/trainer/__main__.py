@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from azaion_shared.errors import AzaionError
 from azaion_shared.logs import setup_logging
@@ -64,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--batch", type=int, help="batch (default: the format's)")
     export.add_argument("--precision", help="fp32, fp16 or int8, as the format allows (default: the format's)")
     export.add_argument("--target", help="rknn: the chip (default rk3588)")
+    visualise = sub.add_parser("visualise", help="a PNG grid of images with their boxes (checking labels by eye)")
+    visualise.add_argument(
+        "folder", type=Path, help="data/, data-processed/, datasets/RUN/train ... (images/ + labels/)"
+    )
+    visualise.add_argument("--out", type=Path, default=Path("grid.png"))
+    visualise.add_argument("--count", type=int, default=16, help="images in the grid, spread evenly over the folder")
+    visualise.add_argument("--columns", type=int, default=4)
+    visualise.add_argument("--show", action="store_true", help="also open it in a window (OpenCV with GUI)")
     publish = with_run(sub.add_parser("publish", help="encrypt and publish an exported model"))
     publish.add_argument("--format", choices=list(FORMATS), default="onnx")
     return parser
@@ -77,6 +86,14 @@ def main(argv: list[str] | None = None) -> int:
 
     offline()
     try:
+        if args.command == "visualise":  # needs no settings: a folder in, a PNG out
+            from trainer.classes import load_classes
+            from trainer.visualise import render
+
+            setup_logging("WARNING")
+            out, drawn = render(args.folder, args.out, load_classes(), args.count, args.columns, show=args.show)
+            print(f"{out}: {drawn} images of {args.folder} with their boxes")
+            return 0
         settings = load_settings(TrainerSettings)
         if args.tiny:
             settings.trainer.profile = "tiny"
