@@ -146,3 +146,17 @@ def test_ultralytics_accepts_the_dataset(root):
         cache = dataset.cache_labels(result.path / split / "check.cache")
         found, missing, _empty, corrupt, total = cache["results"]
         assert corrupt == 0 and missing == 0 and found == total == result.counts[split]
+
+
+def test_few_originals_still_give_train_and_valid(tmp_path):
+    from trainer.dataset import SplitRatios, _never_empty
+
+    assigned = {"a": "train", "b": "train", "c": "test"}
+    _never_empty(assigned, SplitRatios())
+    assert sorted(assigned.values()) == ["test", "train", "valid"]
+    lonely = {"a": "valid", "b": "valid"}
+    _never_empty(lonely, SplitRatios())
+    assert sorted(lonely.values()) == ["train", "valid"]
+    single = {"a": "test"}
+    _never_empty(single, SplitRatios())
+    assert single == {"a": "test"}  # one original cannot fill two splits

@@ -202,6 +202,26 @@ def _link_chunk(job) -> _Part:
     return part
 
 
+def _never_empty(assigned: dict[str, str], ratios: SplitRatios) -> None:
+    """With few originals the hash can leave train or valid empty, which ultralytics refuses: move one over."""
+    if len(assigned) < 2:
+        return
+    for needed, ratio in (("train", ratios.train), ("valid", ratios.valid)):
+        if ratio > 0 and needed not in assigned.values():
+            splits = list(assigned.values())
+            donor_split = max(("train", "test", "valid"), key=splits.count)
+            donor = max(o for o, s in assigned.items() if s == donor_split)
+            assigned[donor] = needed
+            log.warning(
+                "only %d originals: %s moved from %s to %s so that %s is not empty",
+                len(assigned),
+                donor,
+                donor_split,
+                needed,
+                needed,
+            )
+
+
 def form_dataset(
     root: DataRoot,
     run: str,
@@ -225,8 +245,9 @@ def form_dataset(
     known = set(classes)
     result = DatasetResult(path=out, data_yaml=out / "data.yaml")
     plan = []
-    for original in sorted(groups):
-        split = split_of(original, seed, ratios)
+    assigned = {original: split_of(original, seed, ratios) for original in sorted(groups)}
+    _never_empty(assigned, ratios)
+    for original, split in assigned.items():
         members = groups[original] if split == "train" or variants_in_eval else groups[original][:1]
         plan.append((split, members))
     # One process: measured with two, forking and pickling the plan cost more than they saved.

@@ -1,0 +1,59 @@
+"""The demo end to end, smaller: every stage's output is checked, and a second run starts afresh."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import cv2
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_demo(root: Path, stream: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_")} | {
+        "DEMO_ROOT": str(root),
+        "DEMO_STREAM": stream,
+        "DEMO_EPOCHS": "1",
+        "DEMO_CROPS": "3",
+        "DEMO_FRAMES": "12",
+        "YOLO_OFFLINE": "true",
+        "YOLO_AUTOINSTALL": "false",
+    }
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "demo.py")], env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+def test_demo_runs_every_stage_twice(rabbit, tmp_path):
+    root, stream = tmp_path / "demo", f"demo-test-{uuid.uuid4().hex[:8]}"
+    for attempt in (1, 2):
+        done = run_demo(root, stream)
+        assert done.returncode == 0, f"run {attempt}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        summary = json.loads((root / "summary.json").read_text())
+        # 3 crops of each of 2 photographs; one deleted; one malformed message rejected
+        assert summary["stream"] == {"created": 6, "validated": 1, "deleted": 1, "malformed": 1}
+        assert summary["ingestor"] == {"data": 5, "data_deleted": 1, "data_rejected": 1}
+        assert summary["augmentor"] == {"processed_images": 40, "annotations": 5}
+        assert sum(summary["trainer"]["dataset"].values()) > 0 and 0 <= summary["trainer"]["map50_95"] <= 1
+        assert summary["published"]["name"] == "azaion.onnx" and summary["published"]["small"] <= 3072
+        assert summary["inference"]["frames"] == 6 and summary["inference"]["backend"] == "onnxruntime"
+        assert summary["edge_cache_plaintext_files"] == 0
+        assert set(summary["seconds"]) == {"publish", "ingest", "augment", "train", "inference"}
+        lines = (root / "edge" / "detections.jsonl").read_text().splitlines()
+        assert [json.loads(line)["frame"] for line in lines] == [0, 2, 4, 6, 8, 10]
+        capture = cv2.VideoCapture(str(root / "edge" / "annotated.mp4"))
+        assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+        for png in ("contact-sheet.png", "processed-grid.png"):
+            assert cv2.imread(str(root / png)) is not None, png
+        assert "=== demo summary ===" in done.stdout and "stopped every process" in done.stdout
+    # nothing the demo started is left running
+    left = subprocess.run(["pgrep", "-f", str(root)], capture_output=True, text=True).stdout.split()
+    assert not left, f"processes of the demo still running: {left}"
