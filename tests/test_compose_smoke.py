@@ -1,6 +1,6 @@
 """CI smoke test of the containers: build the light images with no network in the build, bring up
-rabbitmq + api + ingestor + augmentor with docker-compose.yml, publish annotations, see them
-ingested and augmented in the shared data volume, take it all down.
+rabbitmq + api + ingestor + two augmentor replicas (--scale) with docker-compose.yml, publish
+annotations, see them ingested and augmented in the shared data volume, take it all down.
 
 Docker is started here when it is not running (scripts/docker.sh, root). Where it cannot run, the
 test fails and says why: it is not skipped. The time each phase took is printed and written to
@@ -121,14 +121,16 @@ def test_compose_stack_ingests_and_augments(tmp_path):
 
     sh(*compose, "down", "-v", "--remove-orphans", env=compose_env, check=False)
     try:
-        sh(*compose, "up", "-d", *SERVICES, env=compose_env, timeout=300)
+        sh(*compose, "up", "-d", "--scale", "augmentor=2", *SERVICES, env=compose_env, timeout=300)
         deadline = time.monotonic() + 180
         while True:
             states = {}
             for service in SERVICES:
-                cid = sh(*compose, "ps", "-q", service, env=compose_env).strip()
-                states[service] = sh("docker", "inspect", "-f", "{{.State.Health.Status}}", cid).strip() if cid else "?"
-            if all(s == "healthy" for s in states.values()):
+                ids = sh(*compose, "ps", "-q", service, env=compose_env).split()
+                health = [sh("docker", "inspect", "-f", "{{.State.Health.Status}}", cid).strip() for cid in ids]
+                states[service] = health or ["?"]
+            assert len(states["augmentor"]) in (1, 2) or states["augmentor"] == ["?"]
+            if all(h == "healthy" for health in states.values() for h in health) and len(states["augmentor"]) == 2:
                 break
             assert time.monotonic() < deadline, f"not healthy after 180 s: {states}\n{logs()}"
             time.sleep(2)

@@ -141,3 +141,21 @@ def test_rknn_conversion_and_simulator_agree_with_onnxruntime(tmp_path, quiet_mo
     assert done.meta["toolkit"] == "2.3.2"
     side = json.loads((root.models / "azaion.rknn.json").read_text())
     assert side["target"] == "rk3588" and side["precision"] == "fp16"
+
+
+@pytest.mark.slow
+def test_rknn_int8_is_calibrated_on_dataset_images(tmp_path, quiet_model):
+    rknn_python = Path(os.environ.get("AZAION_TRAINER__RKNN_PYTHON", ".venv-rknn/bin/python"))
+    assert rknn_python.exists(), f"{rknn_python} is missing: `make rknn-env` installs rknn-toolkit2 (make test does)"
+    root = DataRoot(tmp_path / "root").ensure()
+    weights = root.models / "azaion.pt"
+    weights.write_bytes(quiet_model.weights.read_bytes())
+    samples = sorted((quiet_model.workdir / "dataset" / "images" / "train").glob("*.jpg"))
+    request = formats.resolve("rknn", 128, precision="int8", calibration_images=8)
+    done = export.export(root, weights, "run-4", request, rknn_python=rknn_python, samples=samples)
+    assert done.meta["precision"] == "int8" and done.path.stat().st_size > 10_000
+    check = done.meta["simulator_check"]
+    # INT8 moves outputs more than FP16; the check measures it (and warns when outside the tolerance)
+    assert check["images"] == 4 and np.isfinite(check["max_box_difference_px"])
+    with pytest.raises(ExportError, match="calibration images"):
+        export.export(root, weights, "run-5", request, rknn_python=rknn_python, samples=[])
