@@ -203,3 +203,34 @@ def test_live_view_serves_mjpeg(tiny_model, video):
     assert len(received) >= 2
     image = cv2.imdecode(np.frombuffer(received[0], np.uint8), cv2.IMREAD_COLOR)
     assert image.shape == (360, 640, 3)
+
+
+@pytest.mark.slow
+def test_sigterm_mid_video_finishes_the_outputs(tiny_model, tmp_path):
+    """Stopped half-way (SIGTERM, as docker stop does), the run still closes a playable mp4 and a
+    JSONL with one line per frame written to it."""
+    import signal
+    import time
+
+    long_video = write_video(tmp_path / "long.mp4", frames(240, (640, 360)), fps=25.0)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "inference", "run", "--source", str(long_video), "--every", "1"]
+    command += ["--model", str(tiny_model.onnx(128, 4)), "--no-progress"]
+    command += ["--json", str(out / "d.jsonl"), "--output", str(out / "a.mp4")]
+    proc = subprocess.Popen(command, env=_env(AZAION_ENV="development"), stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        jsonl = out / "d.jsonl"
+        if jsonl.exists() and len(jsonl.read_text().splitlines()) >= 8:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    lines = (out / "d.jsonl").read_text().splitlines()
+    assert 8 <= summary["frames"] == len(lines) < 240, "stopped part-way, every processed frame written"
+    assert [json.loads(line)["frame"] for line in lines] == list(range(len(lines)))
+    capture = cv2.VideoCapture(str(out / "a.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == len(lines)
+    assert not list(out.glob(".*part*"))
