@@ -24,6 +24,11 @@ if [[ -z "$base" ]]; then
   fi
 fi
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# docker's notice about the legacy builder is noise here; everything else is shown on failure
+quiet() { grep -v -e DEPRECATED -e 'legacy builder' -e buildx -e '^ *$' -e BuildKit "$1" || true; }
+
 # shellcheck disable=SC2086
 scripts/wheelhouse.sh $services
 for service in $services; do
@@ -35,15 +40,20 @@ for service in $services; do
     name="azaion/inference:${TAG:-cpu}"
   fi
   # The context is only what this image needs (its wheels), not every wheelhouse in the tree.
-  tar -c "wheelhouse/$service" docker "services/$service/Dockerfile" \
-    | docker build -q "${args[@]}" -t "$name" - 2>&1 \
-    | grep -v -e DEPRECATED -e 'legacy builder' -e buildx -e '^ *$' -e 'BuildKit' || true
-  docker image inspect "$name" >/dev/null
+  if ! tar -c "wheelhouse/$service" docker "services/$service/Dockerfile" \
+      | docker build -q "${args[@]}" -t "$name" - >"$log" 2>&1; then
+    quiet "$log" >&2
+    echo "images: building $name failed (above)" >&2
+    exit 1
+  fi
   echo "images: $name on $base in $((SECONDS - started)) s"
 done
 if [[ -n "${RABBITMQ_LOCAL:-}" ]]; then
   scripts/base-images.sh
-  tar -c docker | docker build -q -f docker/rabbitmq/Dockerfile -t azaion/rabbitmq:local - 2>&1 | grep -v -e DEPRECATED -e 'legacy builder' -e buildx -e '^ *$' -e BuildKit || true
-  docker image inspect azaion/rabbitmq:local >/dev/null
+  if ! tar -c docker | docker build -q -f docker/rabbitmq/Dockerfile -t azaion/rabbitmq:local - >"$log" 2>&1; then
+    quiet "$log" >&2
+    echo "images: building azaion/rabbitmq:local failed (above)" >&2
+    exit 1
+  fi
   echo "images: azaion/rabbitmq:local"
 fi
