@@ -208,11 +208,13 @@ def test_wrong_credentials_exit_with_a_clear_message(tmp_path, stream_rabbit):
 
 
 def test_health_and_metrics(tmp_path, stream_rabbit):
+    import socket
+
     import httpx
 
-    from conftest import free_port
-
-    port = free_port()
+    with socket.socket() as sock:  # a free port (conftest is not importable in every invocation)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     publish_messages(stream_rabbit, [annotation("m-1", 1, "Validator"), b_action()])
     proc = IngestorProcess(
         root := tmp_path / "root", stream_rabbit.stream, tmp_path / "log", health_port=str(port), lag_probe_seconds="1"

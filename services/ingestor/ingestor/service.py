@@ -284,6 +284,7 @@ class IngestorService:
     async def _process(self, queue: asyncio.Queue, consumer: Consumer, stream: str) -> None:
         """Apply batch N in a thread while batch N-1's tasks are published and its checkpoint written."""
         finishing: asyncio.Task | None = None
+        pending: tuple[list[Incoming], float] | None = None  # a batch being applied, not yet finishing
         try:
             while True:
                 batch = [await queue.get()]
@@ -291,13 +292,27 @@ class IngestorService:
                     batch.append(queue.get_nowait())
                 started = time.perf_counter()
                 self._inflight = asyncio.ensure_future(asyncio.to_thread(self._decode_and_apply, batch))
+                pending = (batch, started)
                 if finishing is not None:
                     await finishing  # N-1 is committed before N can be
                 outcome = await asyncio.shield(self._inflight)
                 finishing = asyncio.create_task(self._finish(batch, outcome, started, consumer, stream))
+                pending = None
         finally:
+            await self._drain(finishing, pending, consumer, stream)
+
+    async def _drain(self, finishing, pending, consumer: Consumer, stream: str) -> None:
+        """When the session ends (a stop, a lost connection): the batches already applied still publish
+        their tasks and write their checkpoint, within bounds; what does not make it is applied again
+        (idempotently) at the next start."""
+        try:
             if finishing is not None and not finishing.done():
-                finishing.cancel()
+                await asyncio.wait_for(asyncio.shield(finishing), 30)
+            if pending is not None and self._inflight is not None:
+                outcome = await asyncio.wait_for(asyncio.shield(self._inflight), 120)
+                await asyncio.wait_for(self._finish(pending[0], outcome, pending[1], consumer, stream), 30)
+        except (Exception, asyncio.CancelledError) as exc:
+            log.warning("the last batch's commit did not finish (%r); it is applied again at the next start", exc)
 
     def _decode_and_apply(self, batch: list[Incoming]):
         """In a worker thread: the event loop stays free for the stream (and its heartbeats)."""
