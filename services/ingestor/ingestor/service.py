@@ -10,7 +10,9 @@ exponential, with jitter) and starts a new session from the checkpoint.
 Within a session the rstream callback only queues raw bytes; one processor task
 applies them in batches: decode -> apply (files fsynced) -> fsync folders ->
 publish augment tasks (confirmed) -> write the checkpoint. A batch in progress
-always finishes before a new session starts, so two sessions never apply at once.
+always finishes before a new session starts, so two sessions never apply at once,
+and when a session ends (a stop, a lost connection) the batches it applied still
+publish their tasks and write their checkpoint, within bounds.
 """
 
 from __future__ import annotations
