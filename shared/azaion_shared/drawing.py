@@ -27,6 +27,16 @@ PALETTE = [
 ]
 
 
+def gui_available() -> bool:
+    """Whether this OpenCV build can open windows (opencv-python-headless cannot)."""
+    import cv2
+
+    for line in cv2.getBuildInformation().splitlines():
+        if line.strip().startswith("GUI:"):
+            return "NONE" not in line
+    return False
+
+
 def draw_boxes(image: np.ndarray, boxes: Iterable[Box], names: dict[int, str] | None = None) -> np.ndarray:
     """A copy of ``image`` with normalised YOLO boxes and their class names drawn."""
     import cv2

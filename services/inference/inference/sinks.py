@@ -6,12 +6,14 @@ import json
 import logging
 import os
 import threading
+from abc import ABC, abstractmethod
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from azaion_shared.drawing import gui_available
 from inference.errors import OutputError
 from inference.metadata import ModelInfo
 from inference.postprocess import Detections
@@ -22,12 +24,14 @@ log = logging.getLogger(__name__)
 OTHER_OUTPUTS = "--output FILE.mp4 (annotated video), --json FILE.jsonl (detections) or --live PORT (a browser view)"
 
 
-class Sink:
+class Sink(ABC):
     needs_drawing = False
 
+    @abstractmethod
     def write(self, frame: Frame, detections: Detections, drawn: np.ndarray | None) -> None:
-        raise NotImplementedError
+        """Take one processed frame (``drawn`` is the annotated image when ``needs_drawing``)."""
 
+    @abstractmethod
     def close(self) -> None:
         """Finish the output (flush, finalise the file)."""
 
@@ -109,14 +113,6 @@ class VideoSink(Sink):
         self._writer = None
         os.replace(self._tmp, self.path)
         log.info("wrote %s (%d frames at %.1f fps)", self.path, self.frames, self.fps)
-
-
-def gui_available() -> bool:
-    """Whether this OpenCV build can open windows (opencv-python-headless cannot)."""
-    for line in cv2.getBuildInformation().splitlines():
-        if line.strip().startswith("GUI:"):
-            return "NONE" not in line
-    return False
 
 
 class ShowSink(Sink):

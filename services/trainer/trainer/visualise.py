@@ -47,7 +47,7 @@ def render(
     import cv2
     import numpy as np
 
-    from azaion_shared.drawing import grid, tile
+    from azaion_shared.drawing import grid, gui_available, tile
 
     found = pairs(folder)
     step = max(len(found) / count, 1)
@@ -70,8 +70,7 @@ def render(
     if not cv2.imwrite(str(out), sheet):
         raise DatasetError(f"cannot write {out}")
     if show:
-        gui = next((line for line in cv2.getBuildInformation().splitlines() if line.strip().startswith("GUI:")), "")
-        if not gui or "NONE" in gui:
+        if not gui_available():
             raise DatasetError(f"this OpenCV build has no GUI (headless): open {out} in an image viewer instead")
         cv2.imshow(str(folder), sheet)
         cv2.waitKey(0)

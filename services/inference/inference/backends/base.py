@@ -18,26 +18,20 @@ from inference.metadata import ModelInfo
 
 
 class Backend(ABC):
+    """Subclasses set, in ``__init__``: ``batch`` (the largest batch one call runs; a fixed-batch model
+    runs exactly this many, padded), ``input_size`` ((height, width) the images are letterboxed to),
+    ``info`` (class names and the rest of the model's metadata) and, for a dynamic batch,
+    ``fixed_batch = False``."""
+
     name: str = "backend"
+    batch: int
+    input_size: tuple[int, int]
+    info: ModelInfo
+    fixed_batch: bool = True
 
     def __init__(self) -> None:
         self.model_seconds = 0.0
         self.calls = 0
-
-    @property
-    @abstractmethod
-    def batch(self) -> int:
-        """The largest batch one call runs (a fixed-batch model: exactly this many, padded)."""
-
-    @property
-    @abstractmethod
-    def input_size(self) -> tuple[int, int]:
-        """(height, width) the images must be letterboxed to."""
-
-    @property
-    @abstractmethod
-    def info(self) -> ModelInfo:
-        """Class names and the rest of the model's metadata."""
 
     @abstractmethod
     def _run(self, prepared) -> np.ndarray:
@@ -46,10 +40,6 @@ class Backend(ABC):
     def prepare(self, images: np.ndarray):
         """The runtime's input made from uint8 RGB images (normalising is pipeline work, not model time)."""
         return images
-
-    @property
-    def fixed_batch(self) -> bool:
-        return True
 
     def infer(self, images: np.ndarray) -> np.ndarray:
         count = len(images)

@@ -8,7 +8,7 @@ import numpy as np
 
 from inference.backends.base import Backend, to_nchw
 from inference.errors import BackendUnavailable, ModelError
-from inference.metadata import ModelInfo, info_from_mapping
+from inference.metadata import info_from_mapping
 
 log = logging.getLogger(__name__)
 
@@ -45,40 +45,24 @@ class OnnxRuntimeBackend(Backend):
         shape = self._input.shape
         if len(shape) != 4 or shape[1] != 3:
             raise ModelError(f"the model's input {self._input.name} has shape {shape}, expected (batch, 3, h, w)")
-        self._fixed = isinstance(shape[0], int)
+        self.fixed_batch = isinstance(shape[0], int)
         meta = info_from_mapping(self.session.get_modelmeta().custom_metadata_map)
-        self._batch = shape[0] if self._fixed else (meta.batch or 1)
+        self.batch = shape[0] if self.fixed_batch else (meta.batch or 1)
         height, width = shape[2], shape[3]
         if not (isinstance(height, int) and isinstance(width, int)):
             if not meta.imgsz:
                 raise ModelError("the model has a dynamic input size and no imgsz in its metadata")
             height, width = meta.imgsz
-        self._size = (height, width)
+        self.input_size = (height, width)
         self._dtype = np.float16 if self._input.type == "tensor(float16)" else np.float32
-        self._info = meta
+        self.info = meta
         log.info(
             "ONNX Runtime (%s): input %s, batch %d%s",
             ", ".join(self.session.get_providers()),
-            self._size,
-            self._batch,
-            "" if self._fixed else " (dynamic)",
+            self.input_size,
+            self.batch,
+            "" if self.fixed_batch else " (dynamic)",
         )
-
-    @property
-    def batch(self) -> int:
-        return self._batch
-
-    @property
-    def fixed_batch(self) -> bool:
-        return self._fixed
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return self._size
-
-    @property
-    def info(self) -> ModelInfo:
-        return self._info
 
     def prepare(self, images: np.ndarray) -> np.ndarray:
         return to_nchw(images, self._dtype)

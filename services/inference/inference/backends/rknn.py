@@ -49,7 +49,7 @@ class RknnBackend(Backend):
         super().__init__()
         rknnlite = _module()
         meta, payload = split_bundle(model)
-        self._info = info or (info_from_mapping(meta) if meta else ModelInfo())
+        self.info = info or (info_from_mapping(meta) if meta else ModelInfo())
         self.rknn = rknnlite(verbose=False)
         fd = os.memfd_create("azaion-model", os.MFD_CLOEXEC)
         try:
@@ -69,22 +69,10 @@ class RknnBackend(Backend):
             raise BackendUnavailable(
                 f"RKNNLite init_runtime failed (code {ret}): is this an RK3588 with librknnrt.so 2.3.2 in /usr/lib?"
             )
-        size = self._info.imgsz or (DEFAULT_IMGSZ, DEFAULT_IMGSZ)
-        self._size = (int(size[0]), int(size[1]))
-        self._batch = self._info.batch or 1
-        log.info("RKNN: input %s, batch %d", self._size, self._batch)
-
-    @property
-    def batch(self) -> int:
-        return self._batch
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return self._size
-
-    @property
-    def info(self) -> ModelInfo:
-        return self._info
+        size = self.info.imgsz or (DEFAULT_IMGSZ, DEFAULT_IMGSZ)
+        self.input_size = (int(size[0]), int(size[1]))
+        self.batch = self.info.batch or 1
+        log.info("RKNN: input %s, batch %d", self.input_size, self.batch)
 
     def _run(self, images: np.ndarray) -> np.ndarray:
         outputs = self.rknn.inference(inputs=[np.ascontiguousarray(images)], data_format="nhwc")

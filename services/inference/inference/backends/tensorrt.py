@@ -90,7 +90,7 @@ class TensorRTBackend(Backend):
         trt, cudart = _modules()
         self.trt, self.cudart = trt, cudart
         meta, payload = split_bundle(engine)
-        self._info = info or (info_from_mapping(meta) if meta else ModelInfo())
+        self.info = info or (info_from_mapping(meta) if meta else ModelInfo())
         self._logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self._logger)
         self.engine = self.runtime.deserialize_cuda_engine(payload)
@@ -108,14 +108,15 @@ class TensorRTBackend(Backend):
         self._in, self._out = inputs[0], outputs[0]
         shape = tuple(self.engine.get_tensor_shape(self._in))
         self._dynamic = shape[0] == -1
+        self.fixed_batch = not self._dynamic
         if -1 in shape:  # dynamic dimensions: the optimisation profile's largest shape
             _min, _opt, biggest = self.engine.get_tensor_profile_shape(self._in, 0)
             shape = tuple(int(d) for d in biggest)
-        self._batch = int(shape[0])
-        self._size = (int(shape[2]), int(shape[3]))
+        self.batch = int(shape[0])
+        self.input_size = (int(shape[2]), int(shape[3]))
         self._in_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(self._in)))
         out_dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(self._out)))
-        full = (self._batch, 3, *self._size)
+        full = (self.batch, 3, *self.input_size)
         if self._dynamic:
             self.context.set_input_shape(self._in, full)
         out_shape = tuple(int(d) for d in self.context.get_tensor_shape(self._out))
@@ -129,28 +130,12 @@ class TensorRTBackend(Backend):
         log.info(
             "TensorRT %s: input %s %s, batch %s%d, output %s",
             trt.__version__,
-            self._size,
+            self.input_size,
             self._in_dtype,
             "1.." if self._dynamic else "",
-            self._batch,
+            self.batch,
             out_shape,
         )
-
-    @property
-    def batch(self) -> int:
-        return self._batch
-
-    @property
-    def fixed_batch(self) -> bool:
-        return not self._dynamic
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return self._size
-
-    @property
-    def info(self) -> ModelInfo:
-        return self._info
 
     def prepare(self, images: np.ndarray) -> int:
         count = len(images)
@@ -160,9 +145,9 @@ class TensorRTBackend(Backend):
     def _run(self, count: int) -> np.ndarray:
         cudart = self.cudart
         if self._dynamic:
-            self.context.set_input_shape(self._in, (count, 3, *self._size))
-        in_bytes = self._host_in.nbytes * count // self._batch
-        out_bytes = self._host_out.nbytes * count // self._batch
+            self.context.set_input_shape(self._in, (count, 3, *self.input_size))
+        in_bytes = self._host_in.nbytes * count // self.batch
+        out_bytes = self._host_out.nbytes * count // self.batch
         h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
         _call(cudart, cudart.cudaMemcpyAsync(self._dev_in, self._host_in.ptr, in_bytes, h2d, self.stream), "copy in")
         if not self.context.execute_async_v3(int(self.stream)):
@@ -176,7 +161,7 @@ class TensorRTBackend(Backend):
     def execute_only(self, repeats: int) -> float:
         """Seconds per ``execute_async_v3`` of a full batch with no copies: the engine's pure throughput."""
         if self._dynamic:
-            self.context.set_input_shape(self._in, (self._batch, 3, *self._size))
+            self.context.set_input_shape(self._in, (self.batch, 3, *self.input_size))
         started = time.perf_counter()
         for _ in range(repeats):
             self.context.execute_async_v3(int(self.stream))
