@@ -170,3 +170,44 @@ def test_malformed_task_is_dropped_and_the_replica_goes_on(tmp_path, rabbit, que
     finally:
         replica.stop()
     assert "dropping a malformed task" in Path(tmp_path / "replica.log").read_text()
+
+
+def _errors(log_path: Path) -> list[str]:
+    lines = log_path.read_text(errors="replace").splitlines() if log_path.exists() else []
+    return [line for line in lines if '"level": "ERROR"' in line or "Traceback" in line]
+
+
+def test_a_starting_replica_leaves_a_running_replicas_files_alone(tmp_path, rabbit, queue):
+    """Replica 1 is stopped between writing its 16 files and renaming them; replica 2 starts (and
+    cleans temporary files) right then. Replica 1's commit must still succeed."""
+    root = DataRoot(tmp_path / "root").ensure()
+    (name,) = seed_images(root, 1, size=(256, 192))
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    first = AugmentorProcess(root.root, queue, tmp_path / "first.log", workers="1")
+    first.env.update(AZAION_FAULT_POINTS="augmentor.before_commit", AZAION_FAULT_DIR=str(faults))
+    second = AugmentorProcess(root.root, queue, tmp_path / "second.log", workers="1")
+    first.start()  # its start-up reconciliation enqueues the image
+    try:
+        wait_until(lambda: any(faults.glob("augmentor.before_commit.*.reached")), 120, what="replica 1 to stage")
+        staged = sorted(root.processed.path.rglob("*.azaion-tmp"))
+        assert len(staged) == 16, staged
+        assert counts(root) == (0, 0, 0)  # nothing under a final name before the marker can follow
+        second.start()
+        wait_until(
+            lambda: "kept 16 of live writers" in second.log_path.read_text(errors="replace"),
+            60,
+            what="replica 2's start-up clean-up",
+        )
+        assert sorted(root.processed.path.rglob("*.azaion-tmp")) == staged, "replica 2 removed replica 1's files"
+        (faults / "augmentor.before_commit.release").touch()
+        wait_until(lambda: counts(root) == (8, 8, 1), 60, what="replica 1's commit")
+        wait_until(lambda: name in first.processed_names(), 30, what="replica 1 to report the image")
+    finally:
+        (faults / "augmentor.before_commit.release").touch()
+        second.stop()
+        first.stop()
+    complete_or_absent(root, [name])
+    assert first.processed_names() == [name] and second.processed_names() == []
+    assert _errors(first.log_path) == [] and _errors(second.log_path) == []
+    assert list(root.processed.path.rglob("*.azaion-tmp")) == []

@@ -2,8 +2,9 @@
 
 Writes go to a temporary file in the same folder, are flushed and fsynced,
 then renamed over the final name, and the folder is fsynced so the rename
-itself survives power loss. Temporary files carry :data:`TEMP_SUFFIX` so that
-:func:`clean_temp_files` can remove leftovers of a crash at start.
+itself survives power loss. Temporary files carry :data:`TEMP_SUFFIX` and their
+writer's owner tag (:mod:`azaion_shared.owners`), so that :func:`clean_temp_files`
+removes what a crash left behind and never what another live process is writing.
 """
 
 from __future__ import annotations
@@ -12,13 +13,18 @@ import errno
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Iterable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from azaion_shared.errors import AtomicWriteError
+from azaion_shared.owners import Owner, current_owner
 
 TEMP_SUFFIX = ".azaion-tmp"
+#: Temporary files of owners that cannot be checked are removed once untouched for this long.
+DEFAULT_TEMP_MAX_AGE = 3600.0
 
 
 def fsync_dir(folder: str | Path) -> None:
@@ -31,7 +37,27 @@ def fsync_dir(folder: str | Path) -> None:
 
 
 def temp_path_for(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    """``.{name}.{owner tag}.{random}.azaion-tmp`` beside ``path``: a file or a folder being made."""
+    return path.with_name(f".{path.name}.{current_owner().tag}.{secrets.token_hex(3)}{TEMP_SUFFIX}")
+
+
+def temp_owner(path: Path) -> Owner | None:
+    """The owner a temporary name carries; None for a name without a tag (an older version's)."""
+    parts = path.name[: -len(TEMP_SUFFIX)].rsplit(".", 2)
+    return Owner.parse(parts[1]) if len(parts) == 3 else None
+
+
+def is_abandoned(path: Path, max_age: float = DEFAULT_TEMP_MAX_AGE, owner: Owner | None = None) -> bool:
+    """Whether a temporary file or folder may be removed: ours, its owner provably gone, or older than
+    ``max_age`` seconds when its owner cannot be checked (see :mod:`azaion_shared.owners`)."""
+    owner = owner or temp_owner(path)
+    if owner is not None and (owner == current_owner() or owner.is_gone()):
+        return True
+    try:
+        age = time.time() - path.lstat().st_mtime
+    except FileNotFoundError:
+        return False
+    return age > max_age
 
 
 @contextmanager
@@ -142,18 +168,35 @@ def move_pair(image_src: Path, label_src: Path, image_dst: Path, label_dst: Path
     return moved
 
 
-def clean_temp_files(folder: str | Path, recursive: bool = True) -> int:
-    """Remove temporary files a crash left behind; returns how many."""
+@dataclass
+class Cleaned:
+    removed: int = 0
+    kept: int = 0  # temporary files of owners that may still be writing them
+
+    def __str__(self) -> str:
+        return f"removed {self.removed} abandoned temporary files, kept {self.kept} of live writers"
+
+
+def clean_temp_files(folder: str | Path, recursive: bool = True, max_age: float = DEFAULT_TEMP_MAX_AGE) -> Cleaned:
+    """Remove the temporary files (and folders) that crashed writers left behind, and only those:
+    see :func:`is_abandoned`. Safe to run while other processes write into ``folder``."""
     folder = Path(folder)
+    cleaned = Cleaned()
     if not folder.is_dir():
-        return 0
+        return cleaned
     pattern = f"**/.*{TEMP_SUFFIX}" if recursive else f".*{TEMP_SUFFIX}"
-    count = 0
-    for tmp in folder.glob(pattern):
-        if tmp.is_file():
+    for tmp in sorted(folder.glob(pattern), key=lambda p: len(p.parts)):
+        if not tmp.exists():  # inside a temporary folder removed a moment ago
+            continue
+        if not is_abandoned(tmp, max_age):
+            cleaned.kept += 1
+            continue
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
             tmp.unlink(missing_ok=True)
-            count += 1
-    return count
+        cleaned.removed += 1
+    return cleaned
 
 
 # --- group commit: many files made durable with one syncfs -------------------------------------

@@ -49,6 +49,11 @@ class RabbitSettings(BaseModel):
         8 * 1024 * 1024,
         description="Largest stream frame in bytes; the broker's stream.frame_max must be at least this.",
     )
+    load_balancer: bool = Field(
+        False,
+        description="Open every stream connection through host:stream_port (a load balancer or proxy in front of "
+        "the brokers) instead of the address each broker advertises.",
+    )
 
     def amqp_url(self) -> str:
         from urllib.parse import quote
@@ -76,6 +81,17 @@ class AzaionSettings(BaseSettings):
     root: Path = Field(Path("/azaion"), description="The data root (see DESIGN.md).")
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(False, description="One JSON object per log line instead of readable text.")
+    temp_max_age_minutes: float = Field(
+        60.0,
+        gt=0,
+        description="A temporary file whose writer cannot be checked (another host or container) is removed "
+        "once untouched for this long; files of writers on this machine are removed as soon as the writer is gone.",
+    )
+
+    @property
+    def temp_max_age(self) -> float:
+        """``temp_max_age_minutes`` in seconds."""
+        return self.temp_max_age_minutes * 60
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> AzaionSettings:

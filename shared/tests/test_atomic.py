@@ -1,4 +1,5 @@
 import os
+import time
 
 import pytest
 
@@ -92,11 +93,17 @@ def test_move_across_filesystems(tmp_path, monkeypatch):
     assert dst.read_bytes() == b"data" and not src.exists()
 
 
-def test_clean_temp_files(tmp_path):
+def test_clean_temp_files_removes_own_and_untagged_stale_ones(tmp_path):
     (tmp_path / "sub").mkdir()
-    (tmp_path / f".a.jpg.1234{TEMP_SUFFIX}").write_bytes(b"")
-    (tmp_path / "sub" / f".b.txt.99{TEMP_SUFFIX}").write_bytes(b"")
+    ours = atomic.temp_path_for(tmp_path / "a.jpg")
+    ours.write_bytes(b"")
+    untagged = tmp_path / "sub" / f".b.txt.99{TEMP_SUFFIX}"  # the naming of earlier versions: no owner
+    untagged.write_bytes(b"")
     (tmp_path / "keep.jpg").write_bytes(b"")
-    assert clean_temp_files(tmp_path) == 2
+    cleaned = clean_temp_files(tmp_path)
+    assert (cleaned.removed, cleaned.kept) == (1, 1)  # an untagged file is kept until it is old
+    old = time.time() - 7200
+    os.utime(untagged, (old, old))
+    assert clean_temp_files(tmp_path).removed == 1
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["keep.jpg"]
-    assert clean_temp_files(tmp_path / "missing") == 0
+    assert clean_temp_files(tmp_path / "missing").removed == 0

@@ -40,6 +40,8 @@ class AugmentorProcess:
             "AZAION_AUGMENTOR__TASK_QUEUE": queue,
             "AZAION_AUGMENTOR__HEALTH_PORT": "0",
             "AZAION_AUGMENTOR__RECONCILE_MINUTES": "0",
+            # An un-awaited coroutine becomes an error the log shows (tests look for "never awaited").
+            "PYTHONWARNINGS": "error:coroutine:RuntimeWarning",
             **{f"AZAION_AUGMENTOR__{k.upper()}": v for k, v in options.items()},
         }
         self.proc: subprocess.Popen | None = None

@@ -61,7 +61,7 @@ async def run_replica(settings) -> None:
     server = (
         serve(options.health_port, metrics.registry, health, name="augmentor-health") if options.health_port else None
     )
-    service = AugmentorService(settings.rabbit, options, root, metrics, health)
+    service = AugmentorService(settings.rabbit, options, root, metrics, health, temp_max_age=settings.temp_max_age)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -81,7 +81,7 @@ def process_locally(settings, names: list[str]) -> int:
     from azaion_shared.paths import DataRoot
 
     root = DataRoot(settings.root).ensure()
-    clean_temp_files(root.processed.path)
+    log.info("data-processed/: %s", clean_temp_files(root.processed.path, max_age=settings.temp_max_age))
     processor = Processor(root, settings.augmentor).ensure()
     names = names or [n for n in root.data.names() if processor.needs_work(n)]
     counts: dict[str, int] = {}
@@ -107,9 +107,6 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "process":
             return process_locally(settings, args.names)
-        from azaion_shared.atomic import clean_temp_files
-
-        clean_temp_files(settings.root / "data-processed")
         asyncio.run(run_replica(settings))
         return 0
     except (AzaionError, ValueError, OSError) as exc:

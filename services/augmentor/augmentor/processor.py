@@ -33,6 +33,7 @@ from augmentor.transforms import VARIANT_NAMES, apply_variant, build_variants, v
 from azaion_shared.atomic import atomic_write_text, commit_staged, fsync_dir, stage_bytes
 from azaion_shared.boxes import correct_boxes
 from azaion_shared.errors import LabelError
+from azaion_shared.faults import pause_point
 from azaion_shared.labels import Box, format_labels, read_labels
 from azaion_shared.paths import DataRoot
 
@@ -186,10 +187,11 @@ class Processor:
         staged: list = []  # written now, made durable together (one syncfs), then renamed into place
         try:
             written = self._stage_all(name, source, image, boxes, staged, result)
+            pause_point("augmentor.before_commit")  # tests start another replica here
             commit_staged(staged)
         finally:
             for tmp, _final in staged:  # what was not renamed (an error midway); a kill leaves them to
-                tmp.unlink(missing_ok=True)  # clean_temp_files at the next start
+                tmp.unlink(missing_ok=True)  # clean_temp_files, which knows their owner is gone
         self._remove_variants(name, keep=set(written))  # stale ones from an earlier run
         fsync_dir(self.out.images)
         fsync_dir(self.out.labels)

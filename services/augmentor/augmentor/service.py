@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from concurrent.futures.process import BrokenProcessPool
 
 from augmentor.metrics import Metrics
 from augmentor.pool import make_pool, work
 from augmentor.processor import MARKERS, Processor
 from augmentor.settings import AugmentorOptions
+from azaion_shared.atomic import DEFAULT_TEMP_MAX_AGE, clean_temp_files
 from azaion_shared.errors import MessageDecodeError
 from azaion_shared.health import Health
 from azaion_shared.paths import DataRoot
@@ -24,6 +26,9 @@ from azaion_shared.settings import RabbitSettings
 from azaion_shared.tasks import AugmentTask, decode_task, encode_task
 
 log = logging.getLogger(__name__)
+
+#: Seconds between reconnection attempts after the broker connection is lost.
+RECONNECT_INTERVAL = 1.0
 
 
 class AugmentorService:
@@ -34,20 +39,27 @@ class AugmentorService:
         root: DataRoot,
         metrics: Metrics | None = None,
         health: Health | None = None,
+        temp_max_age: float = DEFAULT_TEMP_MAX_AGE,
     ):
         self.rabbit = rabbit
+        self.temp_max_age = temp_max_age
         self.options = options
         self.root = root
         self.metrics = metrics or Metrics()
         self.health = health or Health(stale_after=120)
         self.scanner = Processor(root, options).ensure()  # this process only reads state with it
         self.pool = None
+        self._lost_at: float | None = None  # when the broker connection was lost, until it is back
 
     async def run(self, stop: asyncio.Event) -> None:
         import aio_pika
 
         self.pool = make_pool(self.root.root, self.options)
-        connection = await aio_pika.connect_robust(self.rabbit.amqp_url(), timeout=30)
+        connection = await aio_pika.connect_robust(
+            self.rabbit.amqp_url(), timeout=30, reconnect_interval=RECONNECT_INTERVAL
+        )
+        connection.close_callbacks.add(self._on_connection_lost)
+        connection.reconnect_callbacks.add(self._on_reconnected)
         try:
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=self.options.prefetch or 2 * self.options.workers)
@@ -66,6 +78,27 @@ class AugmentorService:
             with contextlib.suppress(Exception):
                 await connection.close()
             self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _on_connection_lost(self, _connection, exc: BaseException | None) -> None:
+        """One line per outage (aio_pika retries by itself; its own records stay at DEBUG)."""
+        if exc is None or self._lost_at is not None:  # closed by us, or already reported
+            return
+        self._lost_at = time.monotonic()
+        self.health.beat("reconnecting")
+        log.warning(
+            "lost the connection to the broker at %s:%d (%s: %s); unacked tasks return to the queue, "
+            "reconnecting every %.0f s",
+            self.rabbit.host,
+            self.rabbit.port,
+            type(exc).__name__,
+            exc,
+            RECONNECT_INTERVAL,
+        )
+
+    def _on_reconnected(self, _connection) -> None:
+        lost_at, self._lost_at = self._lost_at, None
+        away = f" after {time.monotonic() - lost_at:.1f} s" if lost_at is not None else ""
+        log.info("reconnected to the broker at %s:%d%s; consuming again", self.rabbit.host, self.rabbit.port, away)
 
     async def _on_message(self, message) -> None:
         try:
@@ -130,7 +163,11 @@ class AugmentorService:
                 await asyncio.wait_for(stop.wait(), self.options.reconcile_minutes * 60)
 
     async def reconcile(self, channel) -> int:
-        """Enqueue every name whose outputs are missing, stale, or left over from a deleted source."""
+        """Enqueue every name whose outputs are missing, stale, or left over from a deleted source; remove
+        the temporary files that crashed writers left (never those of a replica still writing them)."""
+        cleaned = await asyncio.to_thread(clean_temp_files, self.root.processed.path, True, self.temp_max_age)
+        if cleaned.removed or cleaned.kept:
+            log.info("data-processed/: %s", cleaned)
         names = await asyncio.to_thread(self._names_needing_work)
         import aio_pika
 

@@ -160,3 +160,38 @@ def test_few_originals_still_give_train_and_valid(tmp_path):
     single = {"a": "test"}
     _never_empty(single, SplitRatios())
     assert single == {"a": "test"}  # one original cannot fill two splits
+
+
+def test_reforming_builds_aside_and_swaps_whole(root, monkeypatch):
+    """A dataset is built under an owned temporary name and renamed into place: the run's folder is
+    the old dataset or the new one, never half of either, and nothing temporary is left."""
+    from trainer import dataset
+
+    for i in range(12):
+        add_processed(root, f"img-{i:03d}")
+    first = form_dataset(root, "r1", CLASSES, seed=1)
+    before = {s: files(first.path, s) for s in SPLITS}
+    seen_during_build = []
+    real_build = dataset._build
+
+    def watching_build(*args):
+        seen_during_build.append({s: files(first.path, s) for s in SPLITS})  # the old one, whole
+        return real_build(*args)
+
+    monkeypatch.setattr(dataset, "_build", watching_build)
+    for i in range(12, 20):
+        add_processed(root, f"img-{i:03d}")
+    second = form_dataset(root, "r1", CLASSES, seed=1)
+    assert seen_during_build == [before]
+    assert sum(second.counts.values()) > sum(first.counts.values())
+    assert yaml.safe_load((second.path / "data.yaml").read_text())["path"] == str(second.path)
+    assert sorted(p.name for p in root.datasets.iterdir()) == ["r1"]
+
+
+def test_a_failed_build_leaves_no_temporary_folder(root):
+    from trainer.errors import DatasetError
+
+    add_processed(root, "only", label_text="not a label\n")  # corrupt: nothing left to train on
+    with pytest.raises(DatasetError):
+        form_dataset(root, "r1", CLASSES, seed=1)
+    assert list(root.datasets.iterdir()) == []

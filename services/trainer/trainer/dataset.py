@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from azaion_shared.atomic import atomic_write_text
+from azaion_shared.atomic import atomic_write_text, fsync_dir, temp_path_for
 from azaion_shared.errors import LabelError
 from azaion_shared.labels import parse_labels
 from azaion_shared.paths import DataRoot
@@ -236,14 +236,39 @@ def form_dataset(
             f"no complete annotations in {root.processed.path}: run the augmentor first (python -m augmentor process)"
         )
     out = root.dataset(run)
-    if out.exists():
-        shutil.rmtree(out)  # a run's dataset is formed once; re-forming starts clean
-    dirs = {s: (out / s / "images", out / s / "labels") for s in SPLITS}
+    # Built under a temporary name of our own (azaion_shared.owners), then renamed into place: a
+    # trainer that crashes leaves a folder the next one recognises as abandoned, never half a dataset
+    # under the run's name, and never removes a folder another live trainer is building.
+    building = temp_path_for(out)
+    try:
+        result = _build(root, run, out, building, classes, groups, seed, ratios, variants_in_eval)
+        _swap_into_place(building, out)
+    finally:
+        if building.exists():
+            shutil.rmtree(building, ignore_errors=True)
+    return result
+
+
+def _swap_into_place(building: Path, out: Path) -> None:
+    """Replace ``out`` (re-forming a run's dataset) with ``building``; the old one is set aside first."""
+    previous = temp_path_for(out) if out.exists() else None
+    if previous is not None:
+        os.replace(out, previous)
+    os.replace(building, out)
+    fsync_dir(out.parent)
+    if previous is not None:
+        shutil.rmtree(previous, ignore_errors=True)
+
+
+def _build(root, run, out, building, classes, groups, seed, ratios, variants_in_eval) -> DatasetResult:
+    """Link the dataset into ``building``; paths written inside it (data.yaml) name ``out``."""
+    dirs = {s: (building / s / "images", building / s / "labels") for s in SPLITS}
     for images, labels in dirs.values():
         images.mkdir(parents=True)
         labels.mkdir(parents=True)
     known = set(classes)
     result = DatasetResult(path=out, data_yaml=out / "data.yaml")
+    files = building
     plan = []
     assigned = {original: split_of(original, seed, ratios) for original in sorted(groups)}
     _never_empty(assigned, ratios)
@@ -251,7 +276,7 @@ def form_dataset(
         members = groups[original] if split == "train" or variants_in_eval else groups[original][:1]
         plan.append((split, members))
     # One process: measured with two, forking and pickling the plan cost more than they saved.
-    parts = [_link_chunk((root, out, plan, known))]
+    parts = [_link_chunk((root, building, plan, known))]
     histogram = {s: Counter() for s in SPLITS}
     lines: list[str] = []
     for part in parts:
@@ -275,9 +300,9 @@ def form_dataset(
         "nc": HEAD_SIZE,
         "names": padded_names(classes),
     }
-    atomic_write_text(result.data_yaml, yaml.safe_dump(data, sort_keys=False))
+    atomic_write_text(files / "data.yaml", yaml.safe_dump(data, sort_keys=False))
     atomic_write_text(
-        out / "manifest.json",
+        files / "manifest.json",
         json.dumps(
             {
                 "run": run,
@@ -291,8 +316,8 @@ def form_dataset(
             indent=2,
         ),
     )
-    atomic_write_text(out / "histogram.txt", format_histogram(result.histogram, classes))
-    atomic_write_text(out / "histogram.json", json.dumps(result.histogram, indent=2))
+    atomic_write_text(files / "histogram.txt", format_histogram(result.histogram, classes))
+    atomic_write_text(files / "histogram.json", json.dumps(result.histogram, indent=2))
     if result.counts["train"] == 0:
         raise DatasetError(f"no training images in {out}: every annotation was corrupt or went to valid/test")
     return result

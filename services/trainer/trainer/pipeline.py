@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from azaion_shared.atomic import atomic_write_text
+from azaion_shared.atomic import atomic_write_text, clean_temp_files
 from azaion_shared.paths import DataRoot
 from trainer import archive, dataset, export, formats, gate, training
 from trainer.classes import load_classes
@@ -57,8 +57,17 @@ class Pipeline:
         return state.get("run") if state.get("stage") == "training" else None
 
     # --- steps ----------------------------------------------------------------------------
+    def clean_abandoned(self) -> None:
+        """Remove what crashed trainers left half-made (datasets being built, model files being written);
+        never what another live trainer is writing (see azaion_shared.owners)."""
+        for folder, recursive in ((self.root.datasets, False), (self.root.models, True)):
+            cleaned = clean_temp_files(folder, recursive, max_age=self.settings.temp_max_age)
+            if cleaned.removed or cleaned.kept:
+                log.info("%s: %s", folder, cleaned)
+
     def form_dataset(self, run: str) -> dataset.DatasetResult:
         o = self.options
+        self.clean_abandoned()
         result = dataset.form_dataset(
             self.root,
             run,
@@ -211,6 +220,7 @@ class Pipeline:
             clock = now
 
         if resumed:
+            self.clean_abandoned()
             log.info("run %s was interrupted while training: resuming it", resumed)
             self.resume(resumed)
             lap("resume")
