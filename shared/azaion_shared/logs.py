@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import datetime, timezone
 
@@ -32,6 +33,31 @@ class JsonFormatter(logging.Formatter):
 
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
+#: Client libraries whose own records are noise to an operator: during a broker restart they log
+#: tracebacks and retries that our code already reports as one line with the cause. Their records
+#: are shown only with AZAION_LOG_LEVEL=DEBUG (rstream logs through the root logger, hence paths).
+LIBRARY_LOGGERS = ("aiormq", "aio_pika", "pamqp", "rstream")
+LIBRARY_PATHS = tuple(f"{os.sep}{name}{os.sep}" for name in ("rstream", "aiormq", "aio_pika", "pamqp"))
+
+
+class LibraryNoiseFilter(logging.Filter):
+    """Demote the broker client libraries' records to DEBUG (kept only when the handler shows DEBUG)."""
+
+    def __init__(self, show_debug: bool):
+        super().__init__()
+        self.show_debug = show_debug
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from_library = record.name.split(".", 1)[0] in LIBRARY_LOGGERS or any(
+            part in record.pathname for part in LIBRARY_PATHS
+        )
+        if not from_library or record.levelno >= logging.CRITICAL:
+            return True
+        if not self.show_debug:
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
 
 def setup_logging(level: str = "INFO", json_lines: bool = False, stream=None) -> None:
     """Configure the root logger once for a process (call it from ``main()``)."""
@@ -46,6 +72,7 @@ def setup_logging(level: str = "INFO", json_lines: bool = False, stream=None) ->
     except ValueError:
         root.setLevel(logging.INFO)
         root.warning("unknown log level %r, using INFO", level)
+    handler.addFilter(LibraryNoiseFilter(show_debug=root.level <= logging.DEBUG))
     # Libraries that are chatty at INFO.
-    for noisy in ("botocore", "urllib3", "s3transfer", "aiormq", "aio_pika", "httpx", "httpcore"):
+    for noisy in ("botocore", "urllib3", "s3transfer", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 IMAGE_SUFFIX = ".jpg"
 LABEL_SUFFIX = ".txt"
+REJECTED_RAW_SUFFIX = ".bin"
+REJECTED_REASON_SUFFIX = ".reason.txt"
+
+
+def rejected_stem(epoch: int, offset: int, raw: bytes) -> str:
+    """``{epoch}-{offset}-{sha12}`` (sha12: the first 12 hex digits of the raw bytes' SHA-256).
+
+    The offset alone repeats when a stream is recreated (a new epoch starts its offsets at 0) and
+    the epoch alone when the checkpoint is lost; with the content hash no two different rejected
+    messages share a name, and a replay of the same message rewrites the same files.
+    """
+    return f"{epoch}-{offset}-{hashlib.sha256(raw).hexdigest()[:12]}"
 
 
 @dataclass(frozen=True)
@@ -70,7 +83,8 @@ class DataRoot:
 
     @property
     def rejected(self) -> Path:
-        """Stream messages that could not be applied: ``{offset}.bin`` + ``{offset}.reason.txt``."""
+        """Stream messages that could not be applied: ``{stem}.bin`` (the raw bytes) + ``{stem}.reason.txt``,
+        the stem from :func:`rejected_stem`."""
         return self.root / "data-rejected"
 
     @property

@@ -28,6 +28,8 @@ class IngestorProcess:
             "AZAION_INGESTOR__BACKOFF_INITIAL": "0.2",
             "AZAION_INGESTOR__BACKOFF_MAX": "2",
             "AZAION_INGESTOR__LAG_PROBE_SECONDS": "0",
+            # An un-awaited coroutine becomes an error the log shows (tests look for "never awaited").
+            "PYTHONWARNINGS": "error:coroutine:RuntimeWarning",
             **{f"AZAION_INGESTOR__{k.upper()}": v for k, v in options.items()},
         }
         self.proc: subprocess.Popen | None = None

@@ -19,7 +19,7 @@ DESCRIPTION = """\
 Applies the annotation stream (RabbitMQ Stream, msgpack wire format) to the data root:
 Created/Edited write image + label (Validator/Admin -> data/, other roles -> data-seed/),
 Validated moves data-seed/ -> data/, Deleted moves pairs to data_deleted/. Malformed messages go
-to data-rejected/{offset}.bin + .reason.txt. The checkpoint is $AZAION_ROOT/offset.yaml; the
+to data-rejected/{epoch}-{offset}-{sha12}.bin + .reason.txt. The checkpoint is $AZAION_ROOT/offset.yaml; the
 service resumes after it, reconnects by itself, and exits non-zero only on bad configuration.
 
 Configuration (environment): AZAION_ROOT, AZAION_RABBIT__HOST, __STREAM_PORT, __PORT, __USER,
@@ -81,7 +81,7 @@ async def run_service(settings) -> None:
     from azaion_shared.atomic import clean_temp_files
     from azaion_shared.health import Health, serve
     from azaion_shared.paths import DataRoot
-    from ingestor.apply import Applier, xattrs_supported
+    from ingestor.apply import Applier, ingestor_folders, xattrs_supported
     from ingestor.checkpoint import Checkpoint
     from ingestor.metrics import Metrics
     from ingestor.service import IngestorService
@@ -89,9 +89,11 @@ async def run_service(settings) -> None:
 
     options = settings.ingestor
     root = DataRoot(settings.root).ensure()
-    removed = clean_temp_files(settings.root)
-    if removed:
-        log.info("removed %d temporary files left by an interrupted run", removed)
+    # Only the ingestor's own folders: data-processed/ belongs to the augmentor replicas.
+    for folder, recursive in ((root.root, False), *((path, True) for path in ingestor_folders(root))):
+        cleaned = clean_temp_files(folder, recursive, max_age=settings.temp_max_age)
+        if cleaned.removed or cleaned.kept:
+            log.info("%s: %s", folder, cleaned)
     if not xattrs_supported(root.data.images):
         log.warning(
             "the filesystem of %s does not keep user extended attributes: replays after a crash can no longer tell "
@@ -104,7 +106,7 @@ async def run_service(settings) -> None:
     )
     publisher = AmqpTaskPublisher(settings.rabbit, options.task_queue) if options.tasks else NoTasks()
     applier = Applier(root, options.min_box_size, options.image_check == "full", options.max_image_pixels)
-    applier.clean_staging()
+    applier.clean_staging(settings.temp_max_age)
     service = IngestorService(
         settings.rabbit,
         options,

@@ -3,7 +3,7 @@
 A batch is applied in four steps:
 
 1. *stage* (in parallel): every annotation's image is checked and its image and
-   label are written to ``.staging/`` under the data root, stamped (below);
+   label are written to ``.staging/{owner}/`` under the data root, stamped (below);
 2. *flush*: one ``syncfs`` makes all staged bytes durable at once (or an fsync
    per file where ``syncfs`` is not available) - one journal commit per batch
    instead of two per message;
@@ -30,11 +30,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from azaion_shared.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, move_pair, syncfs
+from azaion_shared.atomic import (
+    DEFAULT_TEMP_MAX_AGE,
+    atomic_write_bytes,
+    atomic_write_text,
+    fsync_dir,
+    is_abandoned,
+    move_pair,
+    syncfs,
+)
 from azaion_shared.boxes import correct_box
 from azaion_shared.labels import Box, format_labels
 from azaion_shared.messages import Annotation, AnnotationStatus
-from azaion_shared.paths import DataRoot, PairDir
+from azaion_shared.owners import Owner, current_owner
+from azaion_shared.paths import REJECTED_RAW_SUFFIX, REJECTED_REASON_SUFFIX, DataRoot, PairDir, rejected_stem
 from azaion_shared.tasks import AugmentTask
 from ingestor.decode import Decoded
 from ingestor.errors import InapplicableError
@@ -86,11 +95,25 @@ class Applier:
 
     @property
     def staging(self) -> Path:
-        return self.root.root / STAGING
+        """``.staging/{owner tag}/``: this process's own staging folder (see azaion_shared.owners)."""
+        return self.root.root / STAGING / current_owner().tag
 
-    def clean_staging(self) -> None:
-        """Remove what an interrupted batch staged (call at start, before consuming)."""
-        shutil.rmtree(self.staging, ignore_errors=True)
+    def clean_staging(self, max_age: float = DEFAULT_TEMP_MAX_AGE) -> int:
+        """Remove what interrupted batches staged: this process's folder and those of ingestors that are
+        provably gone (or untouched for ``max_age`` seconds); another live ingestor's folder is kept.
+        Returns how many entries were removed."""
+        removed = 0
+        folder = self.root.root / STAGING
+        for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+            if is_abandoned(entry, max_age, owner=Owner.parse(entry.name)):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+                removed += 1
+            else:
+                log.warning("kept %s: the ingestor that staged it may still be running", entry)
+        return removed
 
     def apply_batch(self, batch: list[Decoded]) -> BatchOutcome:
         self.staging.mkdir(parents=True, exist_ok=True)
@@ -152,10 +175,21 @@ class Applier:
     def reject(self, item: Decoded, reason: str, touched: set[Path]) -> None:
         folder = self.root.rejected
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(folder / f"{item.offset}.bin", item.raw, sync_dir=False)
-        atomic_write_text(folder / f"{item.offset}.reason.txt", f"offset {item.offset}: {reason}\n", sync_dir=False)
+        stem = rejected_stem(self.epoch, item.offset, item.raw)
+        atomic_write_bytes(folder / f"{stem}{REJECTED_RAW_SUFFIX}", item.raw, sync_dir=False)
+        atomic_write_text(
+            folder / f"{stem}{REJECTED_REASON_SUFFIX}",
+            f"offset {item.offset} (stream epoch {self.epoch}): {reason}\n",
+            sync_dir=False,
+        )
         touched.add(folder)
-        log.warning("rejected message at offset %d: %s", item.offset, reason, extra={"offset": item.offset})
+        log.warning(
+            "rejected message at offset %d (kept as data-rejected/%s.*): %s",
+            item.offset,
+            stem,
+            reason,
+            extra={"offset": item.offset},
+        )
 
     # --- the operations -------------------------------------------------------------------
     def position(self, offset: int) -> int:
@@ -289,3 +323,8 @@ def xattrs_supported(folder: Path) -> bool:
         return False
     finally:
         probe.unlink(missing_ok=True)
+
+
+def ingestor_folders(root: DataRoot) -> tuple[Path, ...]:
+    """The folders only the ingestor writes (besides its checkpoint in the root itself)."""
+    return (root.data.path, root.seed.path, root.deleted.path, root.rejected)

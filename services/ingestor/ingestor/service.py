@@ -5,14 +5,20 @@ wrong offset and cancels callbacks mid-work (see ../shared/notes/rstream.md).
 Instead each *session* creates a consumer, subscribes at checkpoint + 1 and
 runs until the connection closes, the stream's metadata changes, or the
 watchdog finds the broker silent; the supervisor then backs off (capped,
-exponential, with jitter) and starts a new session from the checkpoint.
+exponential, with jitter; back to the start as soon as a session is healthy,
+and cut short the moment a broker that was unreachable answers again) and
+starts a new session from the checkpoint.
 
 Within a session the rstream callback only queues raw bytes; one processor task
-applies them in batches: decode -> apply (files fsynced) -> fsync folders ->
-publish augment tasks (confirmed) -> write the checkpoint. A batch in progress
-always finishes before a new session starts, so two sessions never apply at once,
-and when a session ends (a stop, a lost connection) the batches it applied still
-publish their tasks and write their checkpoint, within bounds.
+applies them in batches: decode -> apply (files fsynced) -> fsync folders, and
+then *commits* each batch: publish its augment tasks (confirmed) -> write the
+checkpoint. A commit runs as a task of its own that nothing cancels half-way.
+When a session ends (a stop, a lost connection, a lost broker) it waits for
+the commit in progress; if that commit failed, every later batch is abandoned
+whole (its checkpoint does not move, so the next session applies it again,
+idempotently, and publishes its tasks then); otherwise the batch already
+applied is committed too. Only then does the session return, so nothing of one
+session runs beside the next.
 """
 
 from __future__ import annotations
@@ -38,6 +44,12 @@ from ingestor.settings import IngestorOptions
 from ingestor.tasks import TaskPublisher
 
 log = logging.getLogger(__name__)
+
+#: A session counts as healthy (and the back-off starts over) once subscribed and delivering, or
+#: subscribed this many seconds on an idle stream.
+HEALTHY_AFTER = 5.0
+#: While waiting to reconnect, probe the broker's port this often (seconds).
+PROBE_INTERVAL = 0.4
 
 _FATAL = (
     rexc.AuthenticationFailure,
@@ -84,6 +96,8 @@ class IngestorService:
         applier.epoch = position.epoch
         self._since_store = 0
         self._inflight: asyncio.Future | None = None
+        self._subscribed_at: float | None = None  # when the current session subscribed
+        self._delivered = False  # whether it has received a message
         if self.committed is not None:
             self.metrics.offset.set(self.committed)
 
@@ -93,11 +107,13 @@ class IngestorService:
         delay = self.options.backoff_initial
         beat = asyncio.create_task(self._beat(stop))
         lag = asyncio.create_task(self._lag_probe(stop)) if self.options.lag_probe_seconds > 0 else None
+        lost_at: float | None = None
         try:
             while not stop.is_set():
-                started = time.monotonic()
+                self._subscribed_at = None
+                self._delivered = False
                 try:
-                    await self._session(stop)
+                    await self._session(stop, lost_at)
                 except FatalConfigError:
                     raise
                 except _FATAL as exc:
@@ -108,24 +124,68 @@ class IngestorService:
                     ) from exc
                 except Exception as exc:
                     self.metrics.reconnects.inc()
-                    log.warning("session ended: %s: %s", type(exc).__name__, exc)
+                    if self._subscribed_at is not None:  # it was up: say so once, with the cause
+                        lost_at = time.monotonic()
+                        log.warning(
+                            "lost the stream at %s:%d: %s; reconnecting from offset %s",
+                            self.rabbit.host,
+                            self.rabbit.stream_port,
+                            _cause(exc),
+                            _next(self.committed),
+                        )
+                    else:
+                        log.info("could not start a session: %s", _cause(exc))
                 finally:
                     self.metrics.connected.set(0)
                 if stop.is_set():
                     break
-                if time.monotonic() - started > 60:  # it ran well for a while: start the back-off over
+                if self._was_healthy():
                     delay = self.options.backoff_initial
                 wait = delay * random.uniform(0.5, 1.0)
                 self.health.beat(f"reconnecting in {wait:.1f} s")
-                log.info("reconnecting in %.1f s (from offset %s)", wait, _next(self.committed))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), wait)
+                log.debug("next attempt in at most %.1f s", wait)
+                await self._wait_to_reconnect(wait, stop)
                 delay = min(delay * 2, self.options.backoff_max)
         finally:
             for task in (beat, lag):
                 if task is not None:
                     task.cancel()
             await self.publisher.close()
+
+    def _was_healthy(self) -> bool:
+        """Subscribed, and receiving (a delivery, or subscribed for HEALTHY_AFTER s on an idle stream)."""
+        if self._subscribed_at is None:
+            return False
+        return self._delivered or time.monotonic() - self._subscribed_at >= HEALTHY_AFTER
+
+    async def _wait_to_reconnect(self, wait: float, stop: asyncio.Event) -> None:
+        """Wait ``wait`` seconds, or less: a broker seen unreachable that accepts connections again is
+        tried at once (probes are plain TCP connects, a few a second, only while we wait)."""
+        deadline = time.monotonic() + wait
+        was_down = False
+        while not stop.is_set():
+            up = await self._reachable()
+            if up and was_down:
+                log.info("the broker at %s:%d answers again", self.rabbit.host, self.rabbit.stream_port)
+                return
+            was_down = was_down or not up
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(remaining, PROBE_INTERVAL * random.uniform(0.8, 1.2)))
+
+    async def _reachable(self) -> bool:
+        try:
+            _reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(self.rabbit.host, self.rabbit.stream_port), PROBE_INTERVAL
+            )
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+        return True
 
     async def _beat(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -144,9 +204,10 @@ class IngestorService:
             heartbeat=20,
             on_close_handler=on_close,
             connection_name="azaion-ingestor",
+            load_balancer_mode=self.rabbit.load_balancer,
         )
 
-    async def _session(self, stop: asyncio.Event) -> None:
+    async def _session(self, stop: asyncio.Event, lost_at: float | None = None) -> None:
         ended = asyncio.Event()
         reason: list[str] = []
 
@@ -163,6 +224,7 @@ class IngestorService:
         async def on_message(raw: bytes, ctx) -> None:
             try:  # nothing may escape into rstream: it would drop the rest of the chunk
                 self.last_delivery = time.monotonic()
+                self._delivered = True
                 if not first_seen:
                     first_seen.append(ctx.offset)
                     if requested is not None and ctx.offset > requested + self.options.store_offset_every + 10:
@@ -200,9 +262,15 @@ class IngestorService:
                 ),
                 30,
             )
+            self._subscribed_at = time.monotonic()
             self.metrics.connected.set(1)
             self.health.beat("consuming")
-            log.info("subscribed to %s at %s", stream, "the first offset" if requested is None else requested)
+            log.info(
+                "subscribed to %s at %s%s",
+                stream,
+                "the first offset" if requested is None else requested,
+                "" if lost_at is None else f" (reconnected {time.monotonic() - lost_at:.1f} s after the loss)",
+            )
             processor = asyncio.create_task(self._process(queue, consumer, stream))
             watchdog = asyncio.create_task(self._watchdog(consumer, stream, queue))
             stopper = asyncio.create_task(stop.wait())
@@ -216,9 +284,11 @@ class IngestorService:
             if closer in done:
                 raise SessionEnded(f"connection closed: {'; '.join(reason) or 'no reason given'}")
         finally:
-            for task in (processor, watchdog):
-                if task is not None:
-                    task.cancel()
+            tasks = {task for task in (processor, watchdog) if task is not None}
+            for task in tasks:
+                task.cancel()
+            if tasks:  # the processor's drain commits or abandons its batches before we go on
+                await asyncio.wait(tasks)
             await self._finish_inflight()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(consumer.close(), 10)
@@ -284,9 +354,9 @@ class IngestorService:
         await asyncio.to_thread(self.checkpoint.write, Position(None, None, self.epoch))
 
     async def _process(self, queue: asyncio.Queue, consumer: Consumer, stream: str) -> None:
-        """Apply batch N in a thread while batch N-1's tasks are published and its checkpoint written."""
-        finishing: asyncio.Task | None = None
-        pending: tuple[list[Incoming], float] | None = None  # a batch being applied, not yet finishing
+        """Apply batch N in a thread while batch N-1 commits (its tasks published, then its checkpoint)."""
+        committing: asyncio.Task | None = None  # the commit of the last batch applied; never cancelled
+        applying: tuple[list[Incoming], float] | None = None  # a batch being applied, not yet committing
         try:
             while True:
                 batch = [await queue.get()]
@@ -294,33 +364,42 @@ class IngestorService:
                     batch.append(queue.get_nowait())
                 started = time.perf_counter()
                 self._inflight = asyncio.ensure_future(asyncio.to_thread(self._decode_and_apply, batch))
-                pending = (batch, started)
-                if finishing is not None:
-                    await finishing  # N-1 is committed before N can be
+                applying = (batch, started)
+                if committing is not None:
+                    await asyncio.shield(committing)  # N-1 is committed before N can be; raises if it failed
                 outcome = await asyncio.shield(self._inflight)
-                finishing = asyncio.create_task(self._finish(batch, outcome, started, consumer, stream))
-                pending = None
+                committing = asyncio.create_task(self._commit(batch, outcome, started, consumer, stream))
+                applying = None
         finally:
-            await self._drain(finishing, pending, consumer, stream)
+            await self._drain(committing, applying, consumer, stream)
 
-    async def _drain(self, finishing, pending, consumer: Consumer, stream: str) -> None:
-        """When the session ends (a stop, a lost connection): the batches already applied still publish
-        their tasks and write their checkpoint, within bounds; what does not make it is applied again
-        (idempotently) at the next start."""
+    async def _drain(self, committing, applying, consumer: Consumer, stream: str) -> None:
+        """When the session ends: wait for the commit in progress (bounded by the publisher's timeouts);
+        then commit the batch already applied, or abandon it whole if the commit before it failed. An
+        abandoned batch keeps the checkpoint before it and is applied again, tasks and all, next time."""
         try:
-            if finishing is not None and not finishing.done():
-                await asyncio.wait_for(asyncio.shield(finishing), 30)
-            if pending is not None and self._inflight is not None:
-                outcome = await asyncio.wait_for(asyncio.shield(self._inflight), 120)
-                await asyncio.wait_for(self._finish(pending[0], outcome, pending[1], consumer, stream), 30)
-        except (Exception, asyncio.CancelledError) as exc:
-            log.warning("the last batch's commit did not finish (%r); it is applied again at the next start", exc)
+            if committing is not None:
+                await asyncio.shield(committing)
+            if applying is not None and self._inflight is not None:
+                outcome = await asyncio.shield(self._inflight)
+                await asyncio.shield(
+                    asyncio.ensure_future(self._commit(applying[0], outcome, applying[1], consumer, stream))
+                )
+        except asyncio.CancelledError:
+            log.warning("the session was cancelled while committing; what it did not commit is applied again")
+            raise
+        except Exception as exc:
+            log.warning(
+                "a batch could not be committed (%s); the checkpoint stays at %s and the rest is applied again",
+                _cause(exc),
+                self.committed,
+            )
 
     def _decode_and_apply(self, batch: list[Incoming]):
         """In a worker thread: the event loop stays free for the stream (and its heartbeats)."""
         return self.applier.apply_batch([decode_incoming(item.offset, item.raw) for item in batch])
 
-    async def _finish(self, batch: list[Incoming], outcome, started: float, consumer: Consumer, stream: str) -> None:
+    async def _commit(self, batch: list[Incoming], outcome, started: float, consumer: Consumer, stream: str) -> None:
         await self.publisher.publish(outcome.tasks)  # only after the files are durable
         last = batch[-1].offset
         await asyncio.to_thread(self.checkpoint.write, Position(last, batch[-1].timestamp, self.epoch))
@@ -371,6 +450,15 @@ class IngestorService:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(consumer.close(), 5)
         return max(last) if last else None
+
+
+def _cause(exc: BaseException) -> str:
+    """One line: the error's type and message, and its cause's when it wraps one."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    inner = exc.__cause__ or exc.__context__
+    if inner is not None and str(inner) and str(inner) not in text:
+        text += f" ({type(inner).__name__}: {inner})"
+    return text
 
 
 def _next(committed: int | None) -> int | None:

@@ -8,7 +8,7 @@ from annotations import Expected, actual_files, annotation, make_jpeg, random_wo
 from rstream import AMQPMessage
 
 from azaion_shared.messages import AnnotationStatus, BulkAction, application_properties, encode_body
-from azaion_shared.paths import DataRoot
+from azaion_shared.paths import DataRoot, rejected_stem
 from ingestor.apply import Applier
 from ingestor.decode import Decoded, decode_incoming
 from ingestor.images import check_jpeg
@@ -117,14 +117,34 @@ def test_inapplicable_messages_rejected_and_batch_goes_on(root):
     out = Applier(root).apply_batch([decode_incoming(i, r) for i, r in enumerate(raw)])
     assert out.applied == 1 and out.rejected == 6
     assert list(root.data.names()) == ["good"]
+    stems = {i: rejected_stem(0, i, raw[i]) for i in (0, 2, 3, 4, 5, 6)}
     reasons = {p.name: p.read_text() for p in root.rejected.glob("*.reason.txt")}
-    assert sorted(reasons) == [f"{i}.reason.txt" for i in (0, 2, 3, 4, 5, 6)]
-    assert "outside the image" in reasons["0.reason.txt"]
-    assert "expected JPEG" in reasons["2.reason.txt"]
-    assert "does not decode" in reasons["3.reason.txt"] and "does not decode" in reasons["4.reason.txt"]
-    assert "AMQP" in reasons["5.reason.txt"]
-    for i in (0, 2, 3, 4, 5, 6):
-        assert (root.rejected / f"{i}.bin").read_bytes() == raw[i]  # the raw bytes are kept
+    assert sorted(reasons) == sorted(f"{stem}.reason.txt" for stem in stems.values())
+    reason = {i: reasons[f"{stem}.reason.txt"] for i, stem in stems.items()}
+    assert "outside the image" in reason[0]
+    assert "expected JPEG" in reason[2]
+    assert "does not decode" in reason[3] and "does not decode" in reason[4]
+    assert "AMQP" in reason[5]
+    for i, stem in stems.items():
+        assert (root.rejected / f"{stem}.bin").read_bytes() == raw[i]  # the raw bytes are kept
+
+
+def test_rejections_at_the_same_offset_in_two_epochs_are_both_kept(root):
+    """A recreated stream starts its offsets over: a rejection at offset 0 of each epoch keeps both."""
+    applier = Applier(root)
+    first, second = b"not amqp, epoch 0", b"not amqp either, epoch 1"
+    applier.apply_batch([decode_incoming(0, first)])
+    applier.epoch = 1
+    applier.apply_batch([decode_incoming(0, second)])
+    applier.apply_batch([decode_incoming(0, second)])  # a replay of the same message rewrites, never adds
+    kept = sorted(p.read_bytes() for p in root.rejected.glob("*.bin"))
+    assert kept == sorted([first, second])
+    assert len(list(root.rejected.glob("*.reason.txt"))) == 2
+    assert (
+        (root.rejected / f"{rejected_stem(1, 0, second)}.reason.txt")
+        .read_text()
+        .startswith("offset 0 (stream epoch 1): ")
+    )
 
 
 def test_header_check_catches_truncation():
