@@ -293,7 +293,8 @@ def test_publish_command(tmp_path, stream_rabbit):
 
 
 def test_recreated_stream_is_detected_and_consumed(tmp_path, stream_rabbit):
-    """Offsets start over in a recreated stream: the ingestor must notice, not wait at its old offset."""
+    """Offsets start over in a recreated stream: the ingestor must notice, not wait at its old offset;
+    a rejection at offset 0 of each epoch keeps both messages' evidence."""
     import asyncio
 
     import yaml
@@ -302,11 +303,13 @@ def test_recreated_stream_is_detected_and_consumed(tmp_path, stream_rabbit):
 
     root = tmp_path / "root"
     first = [annotation(f"old-{i}", i, "Validator") for i in range(5)]
+    garbage = [b"epoch 0: not an annotation", b"epoch 1: not one either"]
+    asyncio.run(publish_raw(stream_rabbit, [AMQPMessage(body=garbage[0])]))  # offset 0 of the first stream
     publish_messages(stream_rabbit, first)
     proc = IngestorProcess(root, stream_rabbit.stream, tmp_path / "ingestor.log").start()
     try:
         wait_until(lambda: actual_files(root) == expected_for(first), 30, what="the first messages")
-        wait_until(lambda: proc.checkpoint() == 4, 10, what="the checkpoint")
+        wait_until(lambda: proc.checkpoint() == 5, 10, what="the checkpoint")
         proc.stop()  # while it is away, the stream is deleted and recreated with new messages
 
         async def delete():
@@ -315,8 +318,9 @@ def test_recreated_stream_is_detected_and_consumed(tmp_path, stream_rabbit):
 
         asyncio.run(delete())
         second = [annotation("new-0", 10, "Validator"), annotation("old-0", 11, "Validator", AnnotationStatus.EDITED)]
-        publish_messages(stream_rabbit, second)  # offsets 0 and 1 of the recreated stream
-        proc.start()  # resumes at offset 5, which the new stream does not have yet
+        asyncio.run(publish_raw(stream_rabbit, [AMQPMessage(body=garbage[1])]))  # offset 0 again
+        publish_messages(stream_rabbit, second)  # offsets 1 and 2 of the recreated stream
+        proc.start()  # resumes at offset 6, which the new stream does not have yet
         try:
             wait_until(lambda: actual_files(root) == expected_for(first + second), 60, what="the recreated stream")
         except AssertionError as exc:
@@ -324,5 +328,9 @@ def test_recreated_stream_is_detected_and_consumed(tmp_path, stream_rabbit):
     finally:
         proc.stop()
     checkpoint = yaml.safe_load((root / "offset.yaml").read_text())
-    assert checkpoint["epoch"] == 1 and checkpoint["offset"] == 1, checkpoint
+    assert checkpoint["epoch"] == 1 and checkpoint["offset"] == 2, checkpoint
     assert "was rewritten" in proc.log()
+    rejected = root / "data-rejected"
+    kept = [p.read_bytes() for p in rejected.glob("*.bin")]  # the AMQP messages as received
+    assert len(kept) == 2 and all(sum(body in raw for raw in kept) == 1 for body in garbage), kept
+    assert sorted(p.name.split("-")[:2] for p in rejected.glob("*.reason.txt")) == [["0", "0"], ["1", "0"]]
