@@ -8,7 +8,6 @@ how the time grows. Goals (issue 6): >= 10 x faster than cp; time linear in the 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -27,12 +26,11 @@ def build(root, originals: int) -> None:
     import ultralytics
 
     from azaion_shared.labels import Box, format_labels
+    from azaion_shared.paths import OUTPUT_SCHEME, CompletionMarker, variant_stem
 
     assets = Path(ultralytics.__file__).parent / "assets"
     photos = [cv2.resize(cv2.imread(str(p)), (1280, 720)) for p in sorted(assets.glob("*.jpg"))]
     root.processed.ensure()
-    markers = root.processed.path / ".complete"
-    markers.mkdir()
     rng = np.random.default_rng(0)
     sources = []
     for i in range(16):  # distinct JPEGs; every output name gets a file of its own (a link to one of them)
@@ -43,11 +41,12 @@ def build(root, originals: int) -> None:
     label = format_labels([Box(int(c), 0.5, 0.5, 0.1, 0.1) for c in rng.integers(0, 16, 6)])
     for o in range(originals):
         name = f"frame-{o:06d}"
-        for k, stem in enumerate([name] + [f"{name}_{v}" for v in range(1, 8)]):
+        for k, stem in enumerate([name] + [variant_stem(name, v) for v in range(1, 8)]):
             src = sources[(o + k) % len(sources)]
             shutil.copyfile(src, root.processed.image(stem)) if o < 0 else os.link(src, root.processed.image(stem))
             root.processed.label(stem).write_text(label)
-        (markers / f"{name}.json").write_text(json.dumps({"name": name, "variants": list(range(1, 8))}))
+        marker = CompletionMarker(name=name, variants=tuple(range(1, 8)), scheme=OUTPUT_SCHEME)
+        root.processed.marker_path(name).write_text(marker.to_json())
 
 
 def measure(images: int) -> tuple[float, float]:

@@ -13,7 +13,7 @@ import pytest
 from augmentor_proc import AugmentorProcess, seed_images
 from ingestor_proc import wait_until
 
-from azaion_shared.paths import DataRoot
+from azaion_shared.paths import DataRoot, variant_stem
 from azaion_shared.tasks import AugmentTask, encode_task
 
 pytestmark = pytest.mark.broker
@@ -52,15 +52,15 @@ def publish_tasks(rabbit, queue: str, tasks: list[AugmentTask]) -> None:
 def counts(root: DataRoot) -> tuple[int, int, int]:
     images = [p for p in root.processed.images.glob("*.jpg")] if root.processed.images.exists() else []
     labels = [p for p in root.processed.labels.glob("*.txt")] if root.processed.labels.exists() else []
-    markers = list((root.processed.path / ".complete").glob("*.json"))
+    markers = root.processed.marker_names()
     return len(images), len(labels), len(markers)
 
 
 def complete_or_absent(root: DataRoot, names: list[str]) -> None:
     """Every name with a marker has all 16 files; temporary files are never under a final name."""
     for name in names:
-        if (root.processed.path / ".complete" / f"{name}.json").exists():
-            for stem in [name] + [f"{name}_{i}" for i in range(1, 8)]:
+        if root.processed.marker_path(name).exists():
+            for stem in [name] + [variant_stem(name, i) for i in range(1, 8)]:
                 assert root.processed.image(stem).stat().st_size > 0, stem
                 assert root.processed.label(stem).exists(), stem
 
@@ -123,7 +123,7 @@ def test_edit_and_delete_propagate(tmp_path, rabbit, queue):
     replica = AugmentorProcess(root.root, queue, tmp_path / "replica.log", workers="1").start()
     try:
         wait_until(lambda: counts(root) == (24, 24, 3), 60, what="the first pass")
-        before = root.processed.image(f"{names[0]}_3").read_bytes()
+        before = root.processed.image(variant_stem(names[0], 3)).read_bytes()
         seed_images(root, 3, prefix="img")  # same names, new pixels (an Edited annotation)
         import cv2
         import numpy as np
@@ -138,7 +138,7 @@ def test_edit_and_delete_propagate(tmp_path, rabbit, queue):
         wait_until(
             lambda: (
                 not root.processed.image(names[1]).exists()
-                and root.processed.image(f"{names[0]}_3").read_bytes() != before
+                and root.processed.image(variant_stem(names[0], 3)).read_bytes() != before
             ),
             60,
             what="the edit regenerated and the delete removed",

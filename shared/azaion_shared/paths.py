@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 IMAGE_SUFFIX = ".jpg"
 LABEL_SUFFIX = ".txt"
 REJECTED_RAW_SUFFIX = ".bin"
 REJECTED_REASON_SUFFIX = ".reason.txt"
+
+log = logging.getLogger(__name__)
 
 
 def rejected_stem(epoch: int, offset: int, raw: bytes) -> str:
@@ -57,6 +61,116 @@ class PairDir:
         return self
 
 
+# --- data-processed/: the agreement between the augmentor (writer) and the trainer (reader) -------
+
+#: Variant i of annotation ``name`` is ``{name}+{i}`` (DESIGN.md): ``+`` is outside the name alphabet,
+#: so no annotation name can be a variant's. Scheme 1, before 2026-11, wrote ``{name}_{i}``, which
+#: collides with names such as ``img_3``; its outputs are redone by the augmentor's reconciliation.
+VARIANT_SEPARATOR = "+"
+LEGACY_VARIANT_SEPARATOR = "_"
+VARIANT_COUNT = 7
+#: The naming scheme each completion marker records; a marker without one is of scheme 1.
+OUTPUT_SCHEME = 2
+
+
+def variant_stem(name: str, index: int, scheme: int = OUTPUT_SCHEME) -> str:
+    """The output name of variant ``index`` (1..7) of annotation ``name``."""
+    return f"{name}{VARIANT_SEPARATOR if scheme >= 2 else LEGACY_VARIANT_SEPARATOR}{index}"
+
+
+@dataclass(frozen=True)
+class CompletionMarker:
+    """``data-processed/.complete/{name}.json``: written last, once all of ``name``'s outputs are durable,
+    removed first when they are redone. A reader uses an annotation's outputs only while its marker exists."""
+
+    name: str
+    variants: tuple[int, ...]  # the variant indexes written (a variant whose transform failed is absent)
+    source: dict | None = None  # size and mtime of data/'s image and label when processed
+    config: str = ""  # hash of everything that shapes the outputs
+    scheme: int = 1
+    extra: dict = field(default_factory=dict)  # skipped variants, who and when
+
+    def stems(self) -> list[str]:
+        """The output names, the original first."""
+        return [self.name] + [variant_stem(self.name, v, self.scheme) for v in self.variants]
+
+    def to_json(self) -> str:
+        record = {
+            **self.extra,
+            "name": self.name,
+            "variants": list(self.variants),
+            "source": self.source,
+            "config": self.config,
+            "scheme": self.scheme,
+        }
+        return json.dumps(record, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> CompletionMarker:
+        """Raises ValueError (or TypeError/KeyError) on a marker that is not one."""
+        record = json.loads(text)
+        known = {"name", "variants", "source", "config", "scheme"}
+        return cls(
+            name=str(record["name"]),
+            variants=tuple(int(v) for v in record.get("variants", [])),
+            source=record.get("source"),
+            config=str(record.get("config", "")),
+            scheme=int(record.get("scheme", 1)),
+            extra={k: v for k, v in record.items() if k not in known},
+        )
+
+
+@dataclass(frozen=True)
+class ProcessedDir(PairDir):
+    """``data-processed/``: originals and variants, completion markers, set-aside images, locks."""
+
+    @property
+    def markers(self) -> Path:
+        return self.path / ".complete"
+
+    @property
+    def failed(self) -> Path:
+        """``{name}.json`` for an image set aside until it changes (it could not be read)."""
+        return self.path / ".failed"
+
+    @property
+    def locks(self) -> Path:
+        """``{name}.lock``: one replica at a time works on an image."""
+        return self.path / ".locks"
+
+    def marker_path(self, name: str) -> Path:
+        return self.markers / f"{name}.json"
+
+    def read_marker(self, name: str) -> CompletionMarker | None:
+        """The marker of ``name``; None when there is none or it is unreadable (outputs not complete)."""
+        try:
+            return CompletionMarker.from_json(self.marker_path(name).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.warning("ignoring unreadable marker %s: %s", self.marker_path(name), exc)
+            return None
+
+    def marker_names(self) -> list[str]:
+        """Names that have a marker file, sorted."""
+        if not self.markers.is_dir():
+            return []
+        return sorted(p.stem for p in self.markers.glob("*.json") if not p.name.startswith("."))
+
+    def completed(self) -> Iterator[CompletionMarker]:
+        """Every readable marker, by name."""
+        for name in self.marker_names():
+            marker = self.read_marker(name)
+            if marker is not None:
+                yield marker
+
+    def ensure(self) -> ProcessedDir:
+        super().ensure()
+        for folder in (self.markers, self.failed, self.locks):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+
 @dataclass(frozen=True)
 class DataRoot:
     """Every folder under ``AZAION_ROOT``; nothing is created until :meth:`ensure`."""
@@ -88,9 +202,9 @@ class DataRoot:
         return self.root / "data-rejected"
 
     @property
-    def processed(self) -> PairDir:
-        """Original + 7 augmented variants per annotation."""
-        return PairDir(self.root / "data-processed")
+    def processed(self) -> ProcessedDir:
+        """Original + 7 augmented variants per annotation, with completion markers."""
+        return ProcessedDir(self.root / "data-processed")
 
     @property
     def corrupted(self) -> PairDir:

@@ -1,11 +1,13 @@
 """One annotation in, the original and its seven variants out, complete or absent.
 
-Outputs go to ``data-processed/images/{name}.jpg`` and ``{name}_1.jpg`` ...
-``{name}_7.jpg`` (labels alike), each written atomically; a completion marker
-``data-processed/.complete/{name}.json`` is written last and removed first when
-the outputs are redone. Readers (the trainer) use a name only when its marker
-exists. The marker records the source's size and mtime and the transform
-configuration, so an unchanged annotation is skipped and an edited one redone.
+Outputs go to ``data-processed/images/{name}.jpg`` and ``{name}+1.jpg`` ...
+``{name}+7.jpg`` (labels alike; names from :func:`azaion_shared.paths.variant_stem`),
+each written atomically; a :class:`~azaion_shared.paths.CompletionMarker` is written
+last and removed first when the outputs are redone. Readers (the trainer) use a
+name only when its marker exists. The marker records the source's size and mtime,
+the transform configuration and the naming scheme, so an unchanged annotation is
+skipped and an edited one redone; outputs of the old naming (``{name}_{i}``) count
+as stale, are redone by reconciliation and then removed.
 
 A file lock per name (``.locks/{name}.lock``, POSIX ``lockf``, which also works
 across hosts on NFS) keeps two replicas from processing one image at once.
@@ -35,14 +37,18 @@ from azaion_shared.boxes import correct_boxes
 from azaion_shared.errors import LabelError
 from azaion_shared.faults import pause_point
 from azaion_shared.labels import Box, format_labels, read_labels
-from azaion_shared.paths import DataRoot
+from azaion_shared.paths import (
+    LEGACY_VARIANT_SEPARATOR,
+    OUTPUT_SCHEME,
+    VARIANT_COUNT,
+    CompletionMarker,
+    DataRoot,
+    variant_stem,
+)
 
 log = logging.getLogger(__name__)
 
-MARKERS = ".complete"
-FAILED = ".failed"
-LOCKS = ".locks"
-VARIANT_COUNT = len(VARIANT_NAMES)
+assert len(VARIANT_NAMES) == VARIANT_COUNT, "the data-root contract names seven variants"
 
 
 @dataclass
@@ -65,6 +71,7 @@ def config_id(options: AugmentorOptions) -> str:
         "min_box_size": options.min_box_size,
         "transforms": options.transforms.model_dump(),
         "variants": VARIANT_NAMES,
+        "scheme": OUTPUT_SCHEME,  # outputs named the old way are redone, then removed
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -76,14 +83,12 @@ class Processor:
         self.config = config_id(options)
         self.variants = build_variants(options.transforms)
         self.out = root.processed
-        self.markers = self.out.path / MARKERS
-        self.failed = self.out.path / FAILED
-        self.locks = self.out.path / LOCKS
+        self.markers = self.out.markers
+        self.failed = self.out.failed
+        self.locks = self.out.locks
 
     def ensure(self) -> Processor:
         self.out.ensure()
-        for folder in (self.markers, self.failed, self.locks):
-            folder.mkdir(parents=True, exist_ok=True)
         return self
 
     # --- state ----------------------------------------------------------------------------
@@ -107,13 +112,13 @@ class Processor:
         except (FileNotFoundError, ValueError):
             return None
 
-    def marker(self, name: str) -> dict | None:
-        return self._read_json(self.markers / f"{name}.json")
+    def marker(self, name: str) -> CompletionMarker | None:
+        return self.out.read_marker(name)
 
     def is_current(self, name: str, state: dict | None = None) -> bool:
         state = state if state is not None else self.source_state(name)
         marker = self.marker(name)
-        return bool(marker and state and marker.get("source") == state and marker.get("config") == self.config)
+        return bool(marker and state and marker.source == state and marker.config == self.config)
 
     def failed_before(self, name: str, state: dict) -> bool:
         failure = self._read_json(self.failed / f"{name}.json")
@@ -155,7 +160,7 @@ class Processor:
                 removed = self.remove_outputs(name)
                 return Result(name, "removed" if removed else "absent", seconds=time.perf_counter() - started)
             if self.is_current(name, state):
-                return Result(name, "skipped", variants=len(self.marker(name).get("variants", [])))
+                return Result(name, "skipped", variants=len(self.marker(name).variants))
             if self.failed_before(name, state):
                 return Result(name, "skipped", reason="failed before and unchanged since")
             try:
@@ -167,7 +172,7 @@ class Processor:
         return result
 
     def _generate(self, name: str, state: dict) -> Result:
-        marker = self.markers / f"{name}.json"
+        marker = self.out.marker_path(name)
         if marker.exists():  # from now on the outputs are not complete
             marker.unlink()
             fsync_dir(self.markers)
@@ -195,16 +200,19 @@ class Processor:
         self._remove_variants(name, keep=set(written))  # stale ones from an earlier run
         fsync_dir(self.out.images)
         fsync_dir(self.out.labels)
-        record = {
-            "name": name,
-            "source": state,
-            "config": self.config,
-            "variants": written,
-            "skipped": result.skipped_variants,
-            "by": f"{socket.gethostname()}:{os.getpid()}",
-            "at": time.time(),
-        }
-        atomic_write_text(marker, json.dumps(record, sort_keys=True))  # last: now the outputs are complete
+        record = CompletionMarker(
+            name=name,
+            variants=tuple(written),
+            source=state,
+            config=self.config,
+            scheme=OUTPUT_SCHEME,
+            extra={
+                "skipped": result.skipped_variants,
+                "by": f"{socket.gethostname()}:{os.getpid()}",
+                "at": time.time(),
+            },
+        )
+        atomic_write_text(marker, record.to_json())  # last: now the outputs are complete
         (self.failed / f"{name}.json").unlink(missing_ok=True)
         result.variants = len(written)
         return result
@@ -238,7 +246,7 @@ class Processor:
                 log.warning("%s: variant %d (%s) skipped: %s", name, variant.index, variant.name, exc)
                 result.skipped_variants.append(variant.name)
                 continue
-            variant_name = f"{name}_{variant.index}"
+            variant_name = variant_stem(name, variant.index)
             staged.append(stage_bytes(self.out.image(variant_name), encoded.tobytes()))
             staged.append(stage_bytes(self.out.label(variant_name), format_labels(corrected).encode()))
             written.append(variant.index)
@@ -252,7 +260,7 @@ class Processor:
 
     def remove_outputs(self, name: str) -> bool:
         """Remove the processed files of ``name`` (marker first). Returns whether anything was there."""
-        marker = self.markers / f"{name}.json"
+        marker = self.out.marker_path(name)
         existed = marker.exists() or self.out.image(name).exists()
         marker.unlink(missing_ok=True)
         if not self._is_variant_of_a_source(name):
@@ -266,17 +274,20 @@ class Processor:
         return existed
 
     def _remove_variants(self, name: str, keep: set[int]) -> None:
+        """Remove variants not in ``keep``, and every variant named the old way (scheme 1)."""
         for index in range(1, VARIANT_COUNT + 1):
-            if index in keep:
-                continue
-            variant_name = f"{name}_{index}"
-            if self.root.data.image(variant_name).exists():
-                continue  # an original of that name owns that output (see README: name collisions)
-            self.out.image(variant_name).unlink(missing_ok=True)
-            self.out.label(variant_name).unlink(missing_ok=True)
+            if index not in keep:
+                self.out.image(variant_stem(name, index)).unlink(missing_ok=True)
+                self.out.label(variant_stem(name, index)).unlink(missing_ok=True)
+            legacy = variant_stem(name, index, scheme=1)
+            if self.root.data.image(legacy).exists():
+                continue  # an annotation of that very name owns that output (the old scheme's collision)
+            self.out.image(legacy).unlink(missing_ok=True)
+            self.out.label(legacy).unlink(missing_ok=True)
 
     def _is_variant_of_a_source(self, name: str) -> bool:
-        base, _, index = name.rpartition("_")
+        """Whether ``name``'s original output may be a variant of another source in the old naming."""
+        base, _, index = name.rpartition(LEGACY_VARIANT_SEPARATOR)
         return (
             bool(base) and index.isdigit() and 1 <= int(index) <= VARIANT_COUNT and self.root.data.image(base).exists()
         )

@@ -16,7 +16,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from augmentor.metrics import Metrics
 from augmentor.pool import make_pool, work
-from augmentor.processor import MARKERS, Processor
+from augmentor.processor import Processor
 from augmentor.settings import AugmentorOptions
 from azaion_shared.atomic import DEFAULT_TEMP_MAX_AGE, clean_temp_files
 from azaion_shared.errors import MessageDecodeError
@@ -183,10 +183,7 @@ class AugmentorService:
 
     def _names_needing_work(self) -> list[tuple[str, str]]:
         work_list = [(name, "upsert") for name in self.root.data.names() if self.scanner.needs_work(name)]
-        markers = self.root.processed.path / MARKERS
-        if markers.is_dir():
-            for marker in markers.glob("*.json"):
-                name = marker.stem
-                if not self.root.data.image(name).exists():
-                    work_list.append((name, "delete"))
+        for name in self.root.processed.marker_names():
+            if not self.root.data.image(name).exists():
+                work_list.append((name, "delete"))
         return work_list

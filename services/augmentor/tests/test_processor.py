@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from augmentor import processor as processor_module
-from augmentor.processor import MARKERS, Processor
+from augmentor.processor import Processor
 from augmentor.settings import AugmentorOptions
 from augmentor.transforms import VARIANT_NAMES
 from azaion_shared.labels import Box, format_labels, read_labels
-from azaion_shared.paths import DataRoot
+from azaion_shared.paths import DataRoot, variant_stem
 
 HFLIP, AFFINE = 1, 2
 PHOTOMETRIC = [3, 4, 5, 6, 7]
@@ -43,7 +43,7 @@ def processor(root):
 
 
 def outputs(root: DataRoot, name: str) -> dict[str, bytes]:
-    names = [name] + [f"{name}_{i}" for i in range(1, 8)]
+    names = [name] + [variant_stem(name, i) for i in range(1, 8)]
     files = {}
     for n in names:
         for path in (root.processed.image(n), root.processed.label(n)):
@@ -62,7 +62,7 @@ def test_original_and_seven_variants_with_correct_boxes(root, processor):
     original = read_labels(root.processed.label("a"))
     assert original[2].corners()[2] == pytest.approx(1.0)  # clipped to the image
     for index in range(1, 8):
-        labels = read_labels(root.processed.label(f"a_{index}"))  # parsing validates 0..1
+        labels = read_labels(root.processed.label(f"a+{index}"))  # parsing validates 0..1
         for box in labels:
             x1, y1, x2, y2 = box.corners()
             assert -1e-6 <= x1 <= x2 <= 1 + 1e-6 and -1e-6 <= y1 <= y2 <= 1 + 1e-6
@@ -72,9 +72,9 @@ def test_original_and_seven_variants_with_correct_boxes(root, processor):
                 assert after.cx == pytest.approx(1 - before.cx, abs=1e-6)
         if index in PHOTOMETRIC:
             assert labels == original  # the boxes do not move
-        image = cv2.imread(str(root.processed.image(f"a_{index}")))
+        image = cv2.imread(str(root.processed.image(f"a+{index}")))
         assert image.shape == (240, 320, 3)
-    marker = json.loads((root.processed.path / MARKERS / "a.json").read_text())
+    marker = json.loads(root.processed.marker_path("a").read_text())
     assert marker["variants"] == [1, 2, 3, 4, 5, 6, 7]
 
 
@@ -88,13 +88,13 @@ def test_affine_boxes_follow_the_pixels(root, processor):
     write_source(root, "rect", image, [box])
     for seed in range(5):  # several random affine draws
         processor.options = processor.options.model_copy(update={"seed": seed})
-        (root.processed.path / MARKERS / "rect.json").unlink(missing_ok=True)
+        root.processed.marker_path("rect").unlink(missing_ok=True)
         processor.config = f"seed-{seed}"
         assert processor.process("rect").status == "processed"
-        out = cv2.imread(str(root.processed.image(f"rect_{AFFINE}")), cv2.IMREAD_GRAYSCALE)
+        out = cv2.imread(str(root.processed.image(f"rect+{AFFINE}")), cv2.IMREAD_GRAYSCALE)
         ys, xs = np.nonzero(out > 128)
         white = (xs.min() / 400, ys.min() / 300, (xs.max() + 1) / 400, (ys.max() + 1) / 300)
-        (label,) = read_labels(root.processed.label(f"rect_{AFFINE}"))
+        (label,) = read_labels(root.processed.label(f"rect+{AFFINE}"))
         assert iou(label.corners(), white) > 0.85, (seed, label.corners(), white)
 
 
@@ -119,7 +119,7 @@ def test_failing_variant_is_skipped_never_mislabelled(root, processor, monkeypat
     result = processor.process("a")
     assert result.status == "processed" and result.variants == 6
     assert result.skipped_variants == [VARIANT_NAMES[3]]
-    assert not root.processed.image("a_4").exists() and not root.processed.label("a_4").exists()
+    assert not root.processed.image("a+4").exists() and not root.processed.label("a+4").exists()
     assert len(outputs(root, "a")) == 14
 
 
@@ -145,7 +145,7 @@ def test_idempotent_and_deterministic(root, processor):
     processor.process("a")
     first = outputs(root, "a")
     assert processor.process("a").status == "skipped"
-    (root.processed.path / MARKERS / "a.json").unlink()
+    root.processed.marker_path("a").unlink()
     assert processor.process("a").status == "processed"
     assert outputs(root, "a") == first  # same seed, same bytes
 
@@ -158,13 +158,13 @@ def test_edit_regenerates_and_delete_removes(root, processor):
     assert processor.needs_work("a")
     assert processor.process("a").status == "processed"
     after = outputs(root, "a")
-    assert after["a_3.jpg"] != before["a_3.jpg"]
-    assert read_labels(root.processed.label("a_3"))[0].class_id == 5
+    assert after["a+3.jpg"] != before["a+3.jpg"]
+    assert read_labels(root.processed.label("a+3"))[0].class_id == 5
     root.data.image("a").unlink()
     root.data.label("a").unlink()
     assert processor.needs_work("a")
     assert processor.process("a").status == "removed"
-    assert outputs(root, "a") == {} and not (root.processed.path / MARKERS / "a.json").exists()
+    assert outputs(root, "a") == {} and not root.processed.marker_path("a").exists()
 
 
 @pytest.mark.parametrize("where", ["while staging", "while renaming"])
@@ -192,7 +192,7 @@ def test_crash_midway_leaves_nothing_complete_and_a_rerun_finishes(root, process
         monkeypatch.setattr(processor_module, "commit_staged", dying_commit)
     with pytest.raises(KeyboardInterrupt):
         processor.process("a")
-    assert not (root.processed.path / MARKERS / "a.json").exists()  # nothing looks complete
+    assert not root.processed.marker_path("a").exists()  # nothing looks complete
     assert processor.needs_work("a")
     assert not list(root.processed.path.rglob("*.azaion-tmp"))
     monkeypatch.setattr(processor_module, "stage_bytes", real_stage)
@@ -218,3 +218,46 @@ def test_changed_configuration_redoes_the_work(root, processor):
     other = Processor(root, AugmentorOptions(workers=1, seed=7)).ensure()
     assert other.needs_work("a")
     assert other.process("a").status == "processed"
+
+
+def test_names_like_img_3_never_collide_with_a_variant(root, processor):
+    """`img_3` is a common annotation name; variant 3 of `img` is `img+3` and cannot be it."""
+    write_source(root, "img", textured(seed=1), [Box(0, 0.5, 0.5, 0.2, 0.2)])
+    write_source(root, "img_3", textured(seed=2), [Box(4, 0.3, 0.3, 0.1, 0.1)])
+    for name in ("img_3", "img", "img_3"):
+        processor.process(name)
+    assert root.processed.image("img_3").read_bytes() == root.data.image("img_3").read_bytes()
+    assert read_labels(root.processed.label("img_3"))[0].class_id == 4
+    assert len(outputs(root, "img")) == 16 and len(outputs(root, "img_3")) == 16
+    assert not set(outputs(root, "img")) & set(outputs(root, "img_3"))
+
+
+def legacy_outputs(root: DataRoot, name: str) -> None:
+    """What the first naming scheme left: {name}_1 ... {name}_7 and a marker without a scheme."""
+    root.processed.ensure()
+    for stem in [name] + [f"{name}_{i}" for i in range(1, 8)]:
+        root.processed.image(stem).write_bytes(root.data.image(name).read_bytes())
+        root.processed.label(stem).write_text(root.data.label(name).read_text())
+    legacy = {"name": name, "variants": list(range(1, 8)), "source": None, "config": "first-version"}
+    root.processed.marker_path(name).write_text(json.dumps(legacy))
+
+
+def readers_view(root: DataRoot) -> dict[str, list[str]]:
+    """What a reader (the trainer) takes: the output names each completion marker stands for."""
+    return {marker.name: marker.stems() for marker in root.processed.completed()}
+
+
+def test_outputs_of_the_old_naming_are_usable_then_redone_and_removed(root, processor):
+    write_source(root, "a", textured(seed=1), [Box(0, 0.5, 0.5, 0.2, 0.2)])
+    write_source(root, "a_2", textured(seed=3), [Box(1, 0.5, 0.5, 0.2, 0.2)])  # collides in the old scheme
+    legacy_outputs(root, "a")
+    legacy_outputs(root, "a_2")  # a's old variant 2 and a_2's original were one file
+    assert readers_view(root)["a"] == ["a"] + [f"a_{i}" for i in range(1, 8)]  # still usable meanwhile
+    assert processor.needs_work("a") and processor.needs_work("a_2")  # reconciliation enqueues both
+    for name in ("a", "a_2"):
+        assert processor.process(name).status == "processed"
+    images = sorted(p.name for p in root.processed.images.iterdir())
+    expected = sorted(f"{stem}.jpg" for name in ("a", "a_2") for stem in [name] + [f"{name}+{i}" for i in range(1, 8)])
+    assert images == expected  # nothing left twice: every old-style variant is gone
+    assert root.processed.image("a_2").read_bytes() == root.data.image("a_2").read_bytes()
+    assert readers_view(root)["a"] == ["a"] + [f"a+{i}" for i in range(1, 8)]

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from azaion_shared.labels import Box, format_labels
-from azaion_shared.paths import DataRoot
+from azaion_shared.paths import OUTPUT_SCHEME, CompletionMarker, DataRoot, variant_stem
 from trainer.classes import HEAD_SIZE, load_classes
 from trainer.dataset import SPLITS, SplitRatios, form_dataset, split_of
 
@@ -25,13 +25,13 @@ def jpeg(seed: int) -> bytes:
 
 def add_processed(root: DataRoot, name: str, variants=range(1, 8), boxes=None, label_text=None) -> None:
     root.processed.ensure()
-    markers = root.processed.path / ".complete"
-    markers.mkdir(exist_ok=True)
+    root.processed.ensure()
     boxes = boxes if boxes is not None else [Box(1, 0.5, 0.5, 0.2, 0.2)]
-    for stem in [name] + [f"{name}_{v}" for v in variants]:
+    for stem in [name] + [variant_stem(name, v) for v in variants]:
         root.processed.image(stem).write_bytes(jpeg(hash(stem) % 1000))
         root.processed.label(stem).write_text(label_text if label_text is not None else format_labels(boxes))
-    (markers / f"{name}.json").write_text(json.dumps({"name": name, "variants": list(variants)}))
+    marker = CompletionMarker(name=name, variants=tuple(variants), scheme=OUTPUT_SCHEME)
+    root.processed.marker_path(name).write_text(marker.to_json())
 
 
 def files(dataset_dir, split):
@@ -48,10 +48,10 @@ def test_groups_stay_together_and_eval_takes_originals(root):
         add_processed(root, f"img-{i:03d}")
     result = form_dataset(root, "r1", CLASSES, seed=1)
     train, valid, test = (files(result.path, s) for s in SPLITS)
-    originals = {s: {n.split("_")[0] for n in f} for s, f in zip(SPLITS, (train, valid, test), strict=True)}
+    originals = {s: {n.split("+")[0] for n in f} for s, f in zip(SPLITS, (train, valid, test), strict=True)}
     assert not (originals["train"] & originals["valid"]) and not (originals["train"] & originals["test"])
     assert not (originals["valid"] & originals["test"])
-    assert all("_" not in n for n in valid + test)  # originals only
+    assert all("+" not in n for n in valid + test)  # originals only
     assert len(train) == 8 * len(originals["train"])
     assert result.counts == {"train": len(train), "valid": len(valid), "test": len(test)}
     assert 30 < len(originals["train"]) < 55  # about 70 %
@@ -90,20 +90,20 @@ def test_split_ratios_checked():
 def test_bad_labels_are_quarantined_with_their_reason(root, label, reason):
     add_processed(root, "good", variants=[1])
     add_processed(root, "bad", variants=[1])
-    root.processed.label("bad_1").write_text(label)
+    root.processed.label("bad+1").write_text(label)
     result = form_dataset(root, "r", CLASSES, seed=0, ratios=SplitRatios(1.0, 0.0, 0.0))
-    assert [name for name, _ in result.corrupted] == ["bad_1"]
+    assert [name for name, _ in result.corrupted] == ["bad+1"]
     assert reason in result.corrupted[0][1]
-    assert root.corrupted.image("bad_1").exists() and root.corrupted.label("bad_1").read_text() == label
-    assert reason in (root.corrupted.path / "reasons" / "bad_1.txt").read_text()
-    assert files(result.path, "train") == ["bad", "good", "good_1"]
+    assert root.corrupted.image("bad+1").exists() and root.corrupted.label("bad+1").read_text() == label
+    assert reason in (root.corrupted.path / "reasons" / "bad+1.txt").read_text()
+    assert files(result.path, "train") == ["bad", "good", "good+1"]
 
 
 def test_unreadable_image_quarantined(root):
     add_processed(root, "a", variants=[1, 2])
-    root.processed.image("a_2").write_bytes(jpeg(1)[:-50])  # truncated
+    root.processed.image("a+2").write_bytes(jpeg(1)[:-50])  # truncated
     result = form_dataset(root, "r", CLASSES, ratios=SplitRatios(1.0, 0.0, 0.0))
-    assert [n for n, _ in result.corrupted] == ["a_2"] and "JPEG" in result.corrupted[0][1]
+    assert [n for n, _ in result.corrupted] == ["a+2"] and "JPEG" in result.corrupted[0][1]
 
 
 def test_80_names_hard_links_histogram_manifest(root):
@@ -124,7 +124,7 @@ def test_80_names_hard_links_histogram_manifest(root):
 def test_incomplete_annotations_are_not_used(root):
     add_processed(root, "done")
     add_processed(root, "half")
-    (root.processed.path / ".complete" / "half.json").unlink()  # the augmentor was interrupted
+    root.processed.marker_path("half").unlink()  # the augmentor was interrupted
     result = form_dataset(root, "r", CLASSES, ratios=SplitRatios(1.0, 0.0, 0.0))
     assert all(not n.startswith("half") for n in files(result.path, "train"))
 

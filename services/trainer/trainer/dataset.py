@@ -34,7 +34,6 @@ from trainer.errors import DatasetError
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
-MARKERS = ".complete"
 
 
 @dataclass(frozen=True)
@@ -69,20 +68,7 @@ def split_of(name: str, seed: int, ratios: SplitRatios) -> str:
 
 def complete_groups(root: DataRoot) -> dict[str, list[str]]:
     """original name -> its output names (original first), for every annotation with a marker."""
-    groups = {}
-    markers = root.processed.path / MARKERS
-    if not markers.is_dir():
-        return groups
-    for marker in sorted(markers.glob("*.json")):
-        try:
-            record = json.loads(marker.read_text())
-            variants = [int(v) for v in record.get("variants", [])]
-        except (OSError, ValueError, TypeError) as exc:
-            log.warning("ignoring unreadable marker %s: %s", marker, exc)
-            continue
-        name = marker.stem
-        groups[name] = [name] + [f"{name}_{v}" for v in variants]
-    return groups
+    return {marker.name: marker.stems() for marker in root.processed.completed()}
 
 
 def quick_class_ids(text: str, known: set[int]) -> list[int] | None:
