@@ -53,7 +53,7 @@ class ApiServer:
     users: object
 
     def add_user(self, email: str, password: str, role: str):
-        from api.users import Role
+        from azaion_shared.roles import Role
 
         return self.users.add(email, password, Role.parse(role))
 

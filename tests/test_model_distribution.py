@@ -10,10 +10,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flaky import FlakyProxy
 
-from azaion_shared.api_client import ApiAuthError, ApiClient, ApiError, ApiNotFoundError, RetryPolicy
-from azaion_shared.cdn import ChecksumMismatchError, LocalStorage, StorageError
-from azaion_shared.crypto import DecryptionError
+from azaion_shared.api_client import ApiClient, RetryPolicy
+from azaion_shared.cdn import LocalStorage
 from azaion_shared.distribution import fetch_resource, publish_resource
+from azaion_shared.errors import (
+    ApiAuthError,
+    ApiError,
+    ApiNotFoundError,
+    ChecksumMismatchError,
+    DecryptionError,
+    StorageError,
+)
 
 PASSWORD = "uploader-password"
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)

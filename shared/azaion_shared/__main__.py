@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from azaion_shared.errors import AzaionError
+from azaion_shared.cli import run_main
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,37 +32,36 @@ def main(argv: list[str] | None = None) -> int:
     join.add_argument("out", type=Path)
     args = parser.parse_args(argv)
 
+    return run_main("azaion_shared", lambda: _run(args))
+
+
+def _run(args) -> None:
     from azaion_shared import crypto
     from azaion_shared import split as parts
 
-    try:
-        if args.command == "keygen":
-            key = crypto.generate_key()
-            if args.out:
-                import os
+    if args.command == "keygen":
+        key = crypto.generate_key()
+        if args.out:
+            import os
 
-                fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with open(fd, "w") as fh:
-                    fh.write(key + "\n")
-                print(f"wrote a new model key to {args.out}; point AZAION_MODEL_KEY_FILE at it", file=sys.stderr)
-            else:
-                print(key)
-        elif args.command == "encrypt":
-            size = crypto.encrypt_file(args.src, args.dst, crypto.load_key())
-            print(f"encrypted {args.src} -> {args.dst} ({size} bytes)")
-        elif args.command == "decrypt":
-            size = crypto.decrypt_file(args.src, args.dst, crypto.load_key())
-            print(f"verified and decrypted {args.src} -> {args.dst} ({size} bytes)")
-        elif args.command == "split":
-            small, big = parts.split_file(args.encrypted, args.small, args.big)
-            print(f"small part {small} bytes -> {args.small}; big part {big} bytes -> {args.big}")
-        elif args.command == "join":
-            parts.join_files(args.small.read_bytes(), args.big, args.out)
-            print(f"joined -> {args.out}")
-    except (AzaionError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with open(fd, "w") as fh:
+                fh.write(key + "\n")
+            print(f"wrote a new model key to {args.out}; point AZAION_MODEL_KEY_FILE at it", file=sys.stderr)
+        else:
+            print(key)
+    elif args.command == "encrypt":
+        size = crypto.encrypt_file(args.src, args.dst, crypto.load_key())
+        print(f"encrypted {args.src} -> {args.dst} ({size} bytes)")
+    elif args.command == "decrypt":
+        size = crypto.decrypt_file(args.src, args.dst, crypto.load_key())
+        print(f"verified and decrypted {args.src} -> {args.dst} ({size} bytes)")
+    elif args.command == "split":
+        small, big = parts.split_file(args.encrypted, args.small, args.big)
+        print(f"small part {small} bytes -> {args.small}; big part {big} bytes -> {args.big}")
+    elif args.command == "join":
+        parts.join_files(args.small.read_bytes(), args.big, args.out)
+        print(f"joined -> {args.out}")
 
 
 if __name__ == "__main__":

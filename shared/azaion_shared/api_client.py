@@ -22,27 +22,11 @@ import httpx
 from pydantic import BaseModel, SecretStr
 
 from azaion_shared.atomic import atomic_write_bytes
-from azaion_shared.errors import AzaionError
+from azaion_shared.errors import ApiAuthError, ApiError, ApiNotFoundError
 
 log = logging.getLogger(__name__)
 
 PROGRESS_MIN_BYTES = 1024 * 1024
-
-
-class ApiError(AzaionError):
-    """The api service could not be reached, or refused the request."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
-
-
-class ApiAuthError(ApiError):
-    """Wrong credentials, or a role that may not do this."""
-
-
-class ApiNotFoundError(ApiError):
-    """The resource does not exist on the server."""
 
 
 @dataclass(frozen=True)

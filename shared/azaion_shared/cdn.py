@@ -19,20 +19,12 @@ from pathlib import Path
 from pydantic import BaseModel, SecretStr
 
 from azaion_shared.atomic import atomic_move, atomic_write_text, atomic_writer, fsync_dir
-from azaion_shared.errors import AzaionError
+from azaion_shared.errors import ChecksumMismatchError, StorageError
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 SHA_KEY = "sha256"
-
-
-class StorageError(AzaionError):
-    """The CDN could not store or return an object."""
-
-
-class ChecksumMismatchError(StorageError):
-    """A downloaded object's SHA-256 differs from the one recorded at upload."""
 
 
 def sha256_file(path: str | Path) -> str:

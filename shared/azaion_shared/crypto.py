@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from azaion_shared.atomic import atomic_writer
-from azaion_shared.errors import AzaionError, ConfigError
+from azaion_shared.errors import ConfigError, DecryptionError
 
 MAGIC = b"AZMDL"
 VERSION = 1
@@ -53,10 +53,6 @@ KEY_FILE_ENV = "AZAION_MODEL_KEY_FILE"
 _INFO = b"azaion-model v1"
 
 
-class DecryptionError(AzaionError):
-    """The encrypted model cannot be trusted: wrong key, truncated, tampered, or mismatched parts."""
-
-
 def generate_key() -> str:
     """A new model key, base64 of 32 random bytes (the form AZAION_MODEL_KEY takes)."""
     return base64.b64encode(secrets.token_bytes(KEY_SIZE)).decode("ascii")
@@ -70,6 +66,12 @@ def parse_key(text: str, origin: str = KEY_ENV) -> bytes:
     if len(key) != KEY_SIZE:
         raise ConfigError(f"{origin} must be base64 of {KEY_SIZE} bytes, it decodes to {len(key)} bytes")
     return key
+
+
+def key_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether AZAION_MODEL_KEY or AZAION_MODEL_KEY_FILE is set (a plain model file needs neither)."""
+    environ = os.environ if environ is None else environ
+    return bool(environ.get(KEY_ENV) or environ.get(KEY_FILE_ENV))
 
 
 def load_key(environ: Mapping[str, str] | None = None) -> bytes:

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from azaion_shared.api_client import ApiClient
-from azaion_shared.cdn import Storage, StorageError
-from azaion_shared.crypto import HEADER_SIZE, DecryptionError, decrypt_bytes, encrypt_file, read_header
+from azaion_shared.cdn import Storage
+from azaion_shared.crypto import HEADER_SIZE, decrypt_bytes, encrypt_file, read_header
+from azaion_shared.errors import DecryptionError, StorageError
 from azaion_shared.split import expected_total, split_file
 
 log = logging.getLogger(__name__)

@@ -4,13 +4,25 @@ Every error this package raises on purpose derives from :class:`AzaionError`,
 so a service can catch one type at its top level::
 
     AzaionError
-    ├── ConfigError          settings missing, malformed or unsafe
-    ├── LabelError           a YOLO label file or line that cannot be used
-    ├── MessageDecodeError   a stream message that does not follow the wire format
-    └── AtomicWriteError     a file could not be written or moved durably
+    ├── ConfigError              settings missing, malformed or unsafe
+    ├── LabelError               a YOLO label file or line that cannot be used
+    ├── MessageDecodeError       a stream message that does not follow the wire format
+    ├── AtomicWriteError         a file could not be written or moved durably
+    ├── DecryptionError          an encrypted model that cannot be trusted (crypto)
+    ├── ApiError                 the api could not be reached or refused (api_client)
+    │   ├── ApiAuthError         wrong credentials, or a role that may not do this
+    │   └── ApiNotFoundError     no such resource
+    ├── StorageError             the CDN could not store or return an object (cdn)
+    │   └── ChecksumMismatchError
+    ├── ModelRuntimeError        a vendor runtime (ONNX Runtime, TensorRT, RKNN) and a model
+    │   ├── RuntimeUnavailable   the runtime is not installed here, or finds no device
+    │   └── ModelLoadError       the runtime cannot read, parse or build the model
+    └── each service's own base: IngestorError, AugmentorError, TrainerError, InferenceError,
+        ApiServiceError (in ``<service>/errors.py``)
 
 Third-party exceptions are translated at the boundary that meets them
-(``raise XError(...) from exc``), never leaked.
+(``raise XError(...) from exc``), never leaked. A service's ``main`` runs through
+:func:`azaion_shared.cli.run_main`, which turns any of these into exit status 2.
 """
 
 from __future__ import annotations
@@ -45,3 +57,43 @@ class MessageDecodeError(AzaionError):
 
 class AtomicWriteError(AzaionError):
     """A file could not be written, replaced or moved durably."""
+
+
+class DecryptionError(AzaionError):
+    """The encrypted model cannot be trusted: wrong key, truncated, tampered, or mismatched parts."""
+
+
+class ApiError(AzaionError):
+    """The api service could not be reached, or refused the request."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+class ApiAuthError(ApiError):
+    """Wrong credentials, or a role that may not do this."""
+
+
+class ApiNotFoundError(ApiError):
+    """The resource does not exist on the server."""
+
+
+class StorageError(AzaionError):
+    """The CDN could not store or return an object."""
+
+
+class ChecksumMismatchError(StorageError):
+    """A downloaded object's SHA-256 differs from the one recorded at upload."""
+
+
+class ModelRuntimeError(AzaionError):
+    """A vendor runtime (ONNX Runtime, TensorRT, RKNN) and a model did not work together."""
+
+
+class RuntimeUnavailable(ModelRuntimeError):
+    """The runtime is not installed here, or finds no device (the message says what to install)."""
+
+
+class ModelLoadError(ModelRuntimeError):
+    """The runtime cannot read, parse or build the model."""

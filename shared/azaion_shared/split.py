@@ -13,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from azaion_shared.atomic import atomic_write_bytes
-from azaion_shared.crypto import HEADER_SIZE, DecryptionError, encrypted_size, read_header
+from azaion_shared.crypto import HEADER_SIZE, encrypted_size, read_header
+from azaion_shared.errors import DecryptionError
 
 SMALL_MAX = 3 * 1024
 SMALL_PERCENT = 20

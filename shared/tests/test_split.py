@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from azaion_shared.crypto import DecryptionError, decrypt_bytes, encrypt_bytes
+from azaion_shared.crypto import decrypt_bytes, encrypt_bytes
+from azaion_shared.errors import DecryptionError
 from azaion_shared.split import expected_total, join_bytes, join_files, small_size, split_bytes, split_file
 
 KEY = os.urandom(32)

@@ -12,10 +12,8 @@ import argparse
 import getpass
 import sys
 
-from api.users import Role
-from azaion_shared.errors import AzaionError
-from azaion_shared.logs import setup_logging
-from azaion_shared.settings import load_settings
+from azaion_shared.cli import run_main, service_settings
+from azaion_shared.roles import Role
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,40 +49,39 @@ def _read_password(from_stdin: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_main("api", lambda: _run(args))
+
+
+def _run(args) -> int:
     from api.settings import ApiSettings
-    from api.users import UserStore
+    from api.users import UserStore, parse_role
 
-    try:
-        settings = load_settings(ApiSettings)
-        setup_logging(settings.log_level, settings.log_json)
-        if args.command == "users":
-            store = UserStore(settings.db_file())
-            if args.users_command == "add":
-                role = Role.parse(args.role)
-                user = store.add(args.email, _read_password(args.password_stdin), role)
-                print(f"added {user.email} ({user.role.value})")
-            elif args.users_command == "list":
-                for user in store.list():
-                    print(f"{user.email}\t{user.role.value}\t{user.created_at}")
-            else:
-                store.remove(args.email)
-                print(f"removed {args.email}")
-            return 0
-        import uvicorn
-
-        from api.app import create_app
-
-        app = create_app(settings)
-        uvicorn.run(
-            app,
-            host=getattr(args, "host", None) or settings.api.host,
-            port=getattr(args, "port", None) or settings.api.port,
-            log_config=None,
-        )
+    settings = service_settings(ApiSettings)
+    if args.command == "users":
+        store = UserStore(settings.db_file())
+        if args.users_command == "add":
+            role = parse_role(args.role)
+            user = store.add(args.email, _read_password(args.password_stdin), role)
+            print(f"added {user.email} ({user.role.value})")
+        elif args.users_command == "list":
+            for user in store.list():
+                print(f"{user.email}\t{user.role.value}\t{user.created_at}")
+        else:
+            store.remove(args.email)
+            print(f"removed {args.email}")
         return 0
-    except AzaionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    import uvicorn
+
+    from api.app import create_app
+
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=getattr(args, "host", None) or settings.api.host,
+        port=getattr(args, "port", None) or settings.api.port,
+        log_config=None,
+    )
+    return 0
 
 
 if __name__ == "__main__":

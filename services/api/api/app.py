@@ -16,7 +16,8 @@ from api.errors import ResourceError
 from api.resources import ResourceStore, TooLargeError, check_name
 from api.settings import ApiSettings
 from api.tokens import Claims, TokenError, TokenIssuer
-from api.users import UPLOAD_ROLES, Role, User, UserStore
+from api.users import User, UserStore
+from azaion_shared.roles import UPLOAD_ROLES, Role
 
 
 class LoginRequest(BaseModel):

@@ -2,7 +2,9 @@
 
 ApiServiceError
 ├── UserError       a user command that cannot be done (exists, unknown role, ...)
-└── ResourceError   a resource name or body that is refused
+├── ResourceError   a resource name or body that is refused
+│   └── TooLargeError   an upload over the size limit (413)
+└── TokenError      a token missing, malformed, expired or not ours (answered with 401)
 """
 
 from azaion_shared.errors import AzaionError
@@ -18,3 +20,11 @@ class UserError(ApiServiceError):
 
 class ResourceError(ApiServiceError):
     """A resource name or body that is refused."""
+
+
+class TokenError(ApiServiceError):
+    """The token is missing, malformed, expired, or not signed by us (answered with 401)."""
+
+
+class TooLargeError(ResourceError):
+    pass

@@ -6,7 +6,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from api.errors import ResourceError
+from api.errors import ResourceError, TooLargeError
 from azaion_shared.atomic import atomic_writer
 
 MAX_NAME_LENGTH = 128
@@ -20,10 +20,6 @@ def check_name(name: str) -> str:
     if not NAME_RE.fullmatch(name):
         raise ResourceError(f"invalid resource name {name[:60]!r}: use letters, digits, '.', '_' and '-'")
     return name
-
-
-class TooLargeError(ResourceError):
-    pass
 
 
 class ResourceStore:

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 
+from api.errors import TokenError
+
 ISSUER = "azaion-api"
 ALGORITHM = "HS256"
 
@@ -15,10 +17,6 @@ ALGORITHM = "HS256"
 class Claims:
     email: str
     role: str
-
-
-class TokenError(Exception):
-    """The token is missing, malformed, expired, or not signed by us (answered with 401)."""
 
 
 class TokenIssuer:

@@ -6,32 +6,22 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from api.errors import UserError
+from azaion_shared.roles import Role
 
 
-class Role(StrEnum):
-    ADMIN = "Admin"
-    RESOURCE_UPLOADER = "ResourceUploader"
-    OPERATOR = "Operator"
-    VALIDATOR = "Validator"
-    DEVICE = "Device"
+def parse_role(value: str) -> Role:
+    """A role by name for the users command; a UserError names the choices."""
+    role = Role.lookup(value)
+    if role is None:
+        raise UserError(f"unknown role {value!r}; one of: {', '.join(r.value for r in Role)}")
+    return role
 
-    @classmethod
-    def parse(cls, value: str) -> Role:
-        for role in cls:
-            if role.value.lower() == value.strip().lower():
-                return role
-        raise UserError(f"unknown role {value!r}; one of: {', '.join(r.value for r in cls)}")
-
-
-#: Roles that may store resources (PUT /resources/{name}); every role may read them.
-UPLOAD_ROLES = frozenset({Role.ADMIN, Role.RESOURCE_UPLOADER})
 
 MIN_PASSWORD_LENGTH = 8
 

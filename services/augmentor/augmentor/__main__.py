@@ -9,15 +9,13 @@ import signal
 import sys
 from pathlib import Path
 
-from azaion_shared.errors import AzaionError
-from azaion_shared.logs import setup_logging
-from azaion_shared.settings import load_settings
+from azaion_shared.cli import run_main, service_settings
 
 log = logging.getLogger("augmentor")
 
 DESCRIPTION = """\
 Turns each annotation in data/ into the original + 7 augmented variants in data-processed/
-({name}.jpg, {name}_1.jpg ... {name}_7.jpg, labels alike, boxes transformed and corrected), with
+({name}.jpg, {name}+1.jpg ... {name}+7.jpg, labels alike, boxes transformed and corrected), with
 a completion marker in data-processed/.complete/. Work comes from the durable RabbitMQ queue the
 ingestor feeds (AZAION_AUGMENTOR__TASK_QUEUE); run any number of replicas on the same data root.
 Every AZAION_AUGMENTOR__RECONCILE_MINUTES (and at start) data/ is rescanned, so images copied in by
@@ -94,24 +92,23 @@ def process_locally(settings, names: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_main("augmentor", lambda: _run(args))
+
+
+def _run(args) -> int:
     from augmentor.settings import AugmentorSettings
 
-    try:
-        settings = load_settings(AugmentorSettings)
-        setup_logging(settings.log_level, settings.log_json)
-        if args.command == "contact-sheet":
-            from augmentor.contact_sheet import contact_sheet
+    settings = service_settings(AugmentorSettings)
+    if args.command == "contact-sheet":
+        from augmentor.contact_sheet import contact_sheet
 
-            out = contact_sheet(args.image, args.label or _label_for(args.image), settings.augmentor, args.out)
-            print(f"wrote {out}")
-            return 0
-        if args.command == "process":
-            return process_locally(settings, args.names)
-        asyncio.run(run_replica(settings))
+        out = contact_sheet(args.image, args.label or _label_for(args.image), settings.augmentor, args.out)
+        print(f"wrote {out}")
         return 0
-    except (AzaionError, ValueError, OSError) as exc:
-        print(f"augmentor: error: {exc}", file=sys.stderr)
-        return 2
+    if args.command == "process":
+        return process_locally(settings, args.names)
+    asyncio.run(run_replica(settings))
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from augmentor.errors import UnreadableImageError
 from augmentor.settings import AugmentorOptions
 from augmentor.transforms import apply_variant, build_variants, variant_seed
 from azaion_shared.boxes import correct_boxes
@@ -24,7 +25,7 @@ def contact_sheet(
 ) -> Path:
     image = cv2.imread(str(image_path), cv2.IMREAD_COLOR)
     if image is None:
-        raise ValueError(f"{image_path} does not decode as an image")
+        raise UnreadableImageError(f"{image_path} does not decode as an image")
     boxes = correct_boxes(read_labels(label_path) if label_path and label_path.exists() else [], options.min_box_size)
     tiles = [tile(image, f"original ({len(boxes)} boxes)", boxes, names)]
     for variant in build_variants(options.transforms):

@@ -9,9 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
-from azaion_shared.errors import AzaionError
+from azaion_shared.cli import run_main, service_settings
 from azaion_shared.logs import setup_logging
-from azaion_shared.settings import load_settings
 
 log = logging.getLogger("inference")
 
@@ -65,16 +64,15 @@ def _options(settings, args):
 
 
 def _model_and_backend(settings, args):
-    from azaion_shared.crypto import load_key
+    from azaion_shared.crypto import key_configured, load_key
     from inference.acquire import load_file
     from inference.runtime import acquire_backend, open_backend
 
     options = settings.inference
     if args.model:
-        try:
-            key = load_key()
-        except AzaionError:
-            key = None  # a plain model file needs none; an encrypted one says so
+        # A plain model file needs no key and an encrypted one says so; a key that is set but
+        # unreadable is an error, never silently ignored.
+        key = load_key() if key_configured() else None
         model = load_file(args.model, key)
         return model, open_backend(model, options)
     from azaion_shared.cdn import storage_from_settings
@@ -124,7 +122,7 @@ def run(settings, args) -> dict:
     try:
         model, backend = _model_and_backend(settings, args)
         with backend:
-            log.info("model %s (%s, %s) on %s", model.name, model.kind, model.origin, backend.name)
+            log.info("model %s (%s, %s) on %s", model.name, model.format, model.origin, backend.name)
             del model  # the plaintext model lives on only inside the runtime
             sinks = _sinks(args, options, backend.info, source.fps / options.every)
             pipeline = Pipeline(backend, sinks, options.conf, options.iou, options.max_det, options.queue_size)
@@ -145,34 +143,34 @@ def run(settings, args) -> dict:
 
 
 def device_report() -> dict:
+    from azaion_shared.model_formats import availability
     from inference.device import detect
-    from inference.runtime import availability
 
     device = detect()
     return {
         "device": device.detail,
         "kind": device.kind,
-        "wants": device.engine_name() or ("azaion.rknn" if device.kind == "rockchip" else "azaion.onnx"),
+        "format": device.format.name,
+        "wants": device.wanted_resource(),
         "backends": {name: {"available": ok, "detail": why} for name, (ok, why) in availability().items()},
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_main("inference", lambda: _run(args))
+
+
+def _run(args) -> int:
     from inference.settings import InferenceSettings
 
-    try:
-        if args.command == "device":  # needs no settings: it only looks at this machine
-            setup_logging("WARNING")
-            print(json.dumps(device_report(), indent=2))
-            return 0
-        settings = load_settings(InferenceSettings)
-        setup_logging(settings.log_level, settings.log_json)
-        print(json.dumps(run(settings, args)))
+    if args.command == "device":  # needs no settings: it only looks at this machine
+        setup_logging("WARNING")
+        print(json.dumps(device_report(), indent=2))
         return 0
-    except AzaionError as exc:
-        print(f"inference: error: {exc}", file=sys.stderr)
-        return 2
+    settings = service_settings(InferenceSettings)
+    print(json.dumps(run(settings, args)))
+    return 0
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ InferenceError
 ├── ModelError            the model cannot be fetched, decrypted, read or built
 ├── BackendUnavailable    the runtime a backend needs is not installed or finds no device
 ├── SourceError           the video source cannot be opened or read
-└── OutputError           an output cannot be opened (a window without GUI support, a file, a port)
+├── OutputError           an output cannot be opened (a window without GUI support, a file, a port)
+└── Stopped               inside the pipeline: another stage failed or the user stopped it (never escapes)
 """
 
 from azaion_shared.errors import AzaionError
@@ -28,3 +29,7 @@ class SourceError(InferenceError):
 
 class OutputError(InferenceError):
     """An output cannot be opened."""
+
+
+class Stopped(InferenceError):
+    """Raised inside a worker when another part of the pipeline failed or the user stopped it."""

@@ -24,6 +24,7 @@ import numpy as np
 
 from inference.backends.base import Backend
 from inference.draw import draw
+from inference.errors import Stopped
 from inference.letterbox import Placement, letterbox
 from inference.postprocess import Detections, postprocess
 from inference.sinks import Sink
@@ -71,10 +72,6 @@ class Stats:
             "fps": round(self.fps, 2),
             "overhead": round(self.overhead, 4),
         }
-
-
-class Stopped(Exception):
-    """Raised inside a worker when another part of the pipeline failed or the user stopped it."""
 
 
 class Pipeline:

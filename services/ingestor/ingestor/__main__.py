@@ -9,9 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from azaion_shared.errors import AzaionError
-from azaion_shared.logs import setup_logging
-from azaion_shared.settings import load_settings
+from azaion_shared.cli import run_main, service_settings
 
 log = logging.getLogger("ingestor")
 
@@ -138,18 +136,17 @@ async def run_service(settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_main("ingestor", lambda: _run(args))
+
+
+def _run(args) -> int:
     from ingestor.settings import IngestorSettings
 
-    try:
-        settings = load_settings(IngestorSettings)
-        setup_logging(settings.log_level, settings.log_json)
-        if args.command == "publish":
-            return publish_command(args, settings)
-        asyncio.run(run_service(settings))
-        return 0
-    except AzaionError as exc:
-        print(f"ingestor: error: {exc}", file=sys.stderr)
-        return 2
+    settings = service_settings(IngestorSettings)
+    if args.command == "publish":
+        return publish_command(args, settings)
+    asyncio.run(run_service(settings))
+    return 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import struct
 
+from ingestor.errors import AmqpFormatError
+
 MAX_DEPTH = 32
 
 _FIXED = {
@@ -27,10 +29,6 @@ _COMPOUND8 = (0xC0, 0xC1)
 _COMPOUND32 = (0xD0, 0xD1)
 _ARRAY8, _ARRAY32 = 0xE0, 0xF0
 _SECTIONS = range(0x70, 0x79)  # header .. footer descriptors
-
-
-class AmqpFormatError(ValueError):
-    """Not a well-formed AMQP 1.0 message."""
 
 
 def check_message(data: bytes) -> None:

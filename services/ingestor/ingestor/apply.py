@@ -44,6 +44,7 @@ from azaion_shared.labels import Box, format_labels
 from azaion_shared.messages import Annotation, AnnotationStatus
 from azaion_shared.owners import Owner, current_owner
 from azaion_shared.paths import REJECTED_RAW_SUFFIX, REJECTED_REASON_SUFFIX, DataRoot, PairDir, rejected_stem
+from azaion_shared.roles import is_trusted
 from azaion_shared.tasks import AugmentTask
 from ingestor.decode import Decoded
 from ingestor.errors import InapplicableError
@@ -55,9 +56,6 @@ OFFSET_XATTR = "user.azaion.offset"
 #: Stamps are (epoch << EPOCH_SHIFT) | offset: a newer epoch outranks any offset of an older one.
 EPOCH_SHIFT = 48
 STAGING = ".staging"
-
-#: Roles whose annotations go straight to data/ (DESIGN.md); every other role goes to data-seed/.
-TRUSTED_ROLES = frozenset({"validator", "admin"})
 
 
 @dataclass
@@ -231,7 +229,7 @@ class Applier:
             staged.image.unlink(missing_ok=True)
             staged.label.unlink(missing_ok=True)
             return [AugmentTask(name=name, action="upsert")] if _has(data, name) else []
-        by_role = data if message.role.strip().lower() in TRUSTED_ROLES else seed
+        by_role = data if is_trusted(message.role) else seed
         if message.status == AnnotationStatus.EDITED:
             # Edited replaces the pair where it is now; an edit of an unknown name is written by role.
             target = data if _has(data, name) else seed if _has(seed, name) else by_role

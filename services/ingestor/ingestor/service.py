@@ -38,7 +38,7 @@ from azaion_shared.settings import RabbitSettings
 from ingestor.apply import Applier
 from ingestor.checkpoint import Checkpoint, Position
 from ingestor.decode import decode_incoming
-from ingestor.errors import FatalConfigError
+from ingestor.errors import FatalConfigError, SessionEnded
 from ingestor.metrics import Metrics
 from ingestor.settings import IngestorOptions
 from ingestor.tasks import TaskPublisher
@@ -65,10 +65,6 @@ class Incoming:
     offset: int
     raw: bytes
     timestamp: int = 0
-
-
-class SessionEnded(Exception):
-    """The session must end (connection closed, metadata changed, watchdog)."""
 
 
 class IngestorService:

@@ -7,9 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from azaion_shared.errors import AzaionError
+from azaion_shared.cli import run_main, service_settings
 from azaion_shared.logs import setup_logging
-from azaion_shared.settings import load_settings
 
 DESCRIPTION = """\
 The training job: dataset from data-processed/ -> YOLO training (resumable) -> archive in
@@ -80,54 +79,53 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_main("trainer", lambda: _run(args))
+
+
+def _run(args) -> int:
     from trainer.pipeline import Pipeline
     from trainer.settings import TrainerSettings
     from trainer.training import offline
 
     offline()
-    try:
-        if args.command == "visualise":  # needs no settings: a folder in, a PNG out
-            from trainer.classes import load_classes
-            from trainer.visualise import render
+    if args.command == "visualise":  # needs no settings: a folder in, a PNG out
+        from trainer.classes import load_classes
+        from trainer.visualise import render
 
-            setup_logging("WARNING")
-            out, drawn = render(args.folder, args.out, load_classes(), args.count, args.columns, show=args.show)
-            print(f"{out}: {drawn} images of {args.folder} with their boxes")
-            return 0
-        settings = load_settings(TrainerSettings)
-        if args.tiny:
-            settings.trainer.profile = "tiny"
-        setup_logging(settings.log_level, settings.log_json)
-        pipeline = Pipeline(settings)
-        extra = dict(item.split("=", 1) for item in getattr(args, "set", []) if "=" in item)
-        extra = {k: _value(v) for k, v in extra.items()}
-        if args.command == "run":
-            report = pipeline.run(args.run, args.force, not args.no_publish, extra)
-            print(json.dumps(report.__dict__, indent=2, default=str))
-            return 0 if report.gate.get("publish") else 3
-        if args.command == "dataset":
-            pipeline.form_dataset(args.run)
-        elif args.command == "train":
-            pipeline.train(args.run, extra)
-        elif args.command == "resume":
-            print(f"run {pipeline.resume(args.run)} trained and archived")
-        elif args.command == "gate":
-            decision = pipeline.gate(args.run, args.force)
-            print(decision.reason)
-            return 0 if decision.publish else 3
-        elif args.command == "export":
-            exported = pipeline.export(args.run, args.format, args.imgsz, args.batch, args.precision, args.target)
-            print(json.dumps({"path": str(exported.path)} | exported.meta, indent=2, default=str))
-        elif args.command == "publish":
-            published = pipeline.publish(args.run, args.format)
-            print(
-                f"published {published.name}: {published.small_bytes} bytes to the API, "
-                f"{published.big_bytes} bytes to the CDN"
-            )
+        setup_logging("WARNING")
+        out, drawn = render(args.folder, args.out, load_classes(), args.count, args.columns, show=args.show)
+        print(f"{out}: {drawn} images of {args.folder} with their boxes")
         return 0
-    except AzaionError as exc:
-        print(f"trainer: error: {exc}", file=sys.stderr)
-        return 2
+    settings = service_settings(TrainerSettings)
+    if args.tiny:
+        settings.trainer.profile = "tiny"
+    pipeline = Pipeline(settings)
+    extra = dict(item.split("=", 1) for item in getattr(args, "set", []) if "=" in item)
+    extra = {k: _value(v) for k, v in extra.items()}
+    if args.command == "run":
+        report = pipeline.run(args.run, args.force, not args.no_publish, extra)
+        print(json.dumps(report.__dict__, indent=2, default=str))
+        return 0 if report.gate.get("publish") else 3
+    if args.command == "dataset":
+        pipeline.form_dataset(args.run)
+    elif args.command == "train":
+        pipeline.train(args.run, extra)
+    elif args.command == "resume":
+        print(f"run {pipeline.resume(args.run)} trained and archived")
+    elif args.command == "gate":
+        decision = pipeline.gate(args.run, args.force)
+        print(decision.reason)
+        return 0 if decision.publish else 3
+    elif args.command == "export":
+        exported = pipeline.export(args.run, args.format, args.imgsz, args.batch, args.precision, args.target)
+        print(json.dumps({"path": str(exported.path)} | exported.meta, indent=2, default=str))
+    elif args.command == "publish":
+        published = pipeline.publish(args.run, args.format)
+        print(
+            f"published {published.name}: {published.small_bytes} bytes to the API, "
+            f"{published.big_bytes} bytes to the CDN"
+        )
+    return 0
 
 
 if __name__ == "__main__":

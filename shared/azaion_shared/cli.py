@@ -1,0 +1,57 @@
+"""What every service's ``python -m <service>`` shares: settings and logging, and uniform exit codes.
+
+- 0: done;
+- 1: an unexpected error (a bug): its traceback is printed;
+- 2: bad configuration or input: one line says what and how to fix it (any ``AzaionError``, or an
+  ``OSError`` such as a missing file);
+- 130: interrupted (Ctrl-C).
+
+A service may add its own (the trainer answers 3 when the promotion gate refuses a model).
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from typing import TypeVar
+
+from pydantic_settings import BaseSettings
+
+from azaion_shared.errors import AzaionError
+from azaion_shared.logs import setup_logging
+from azaion_shared.settings import load_settings
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def service_settings(cls: type[S], **overrides) -> S:
+    """Build the service's settings from the environment, then set up logging as they say."""
+    settings = load_settings(cls, **overrides)
+    setup_logging(getattr(settings, "log_level", "INFO"), getattr(settings, "log_json", False))
+    return settings
+
+
+def run_main(program: str, body: Callable[[], int | None]) -> int:
+    """Run a service's main body and map how it ended to the exit statuses above."""
+    try:
+        status = body()
+    except AzaionError as exc:
+        print(f"{program}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        print(f"{program}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"{program}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception:
+        traceback.print_exc()
+        print(f"{program}: unexpected error (a bug): please report it with the traceback above", file=sys.stderr)
+        return EXIT_UNEXPECTED
+    return EXIT_OK if status is None else int(status)
