@@ -155,8 +155,13 @@ def test_cli_refuses_a_run_without_outputs_and_a_window_without_gui(tiny_model, 
     assert done.returncode == 2 and "no GUI support" in done.stderr and "--live PORT" in done.stderr
     done = subprocess.run([sys.executable, "-m", "inference", "device"], env=_env(), capture_output=True, text=True)
     report = json.loads(done.stdout)
-    assert report["kind"] == "cpu" and report["wants"] == "azaion.onnx"
-    assert report["backends"]["onnxruntime"]["available"] and not report["backends"]["tensorrt"]["available"]
+    from azaion_shared.model_formats import TENSORRT
+    from inference.device import detect
+
+    here = detect()  # whatever this host has: a GPU, an NPU or neither
+    assert (report["kind"], report["format"], report["wants"]) == (here.kind, here.format.name, here.wanted_resource())
+    assert report["backends"]["onnxruntime"]["available"]
+    assert report["backends"]["tensorrt"]["available"] == TENSORRT.available()[0]
 
 
 def test_live_view_serves_mjpeg(tiny_model, video):

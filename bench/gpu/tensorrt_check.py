@@ -80,8 +80,9 @@ def main() -> int:
     parser.add_argument("--fp32", action="store_true")
     args = parser.parse_args()
 
+    from azaion_shared.vendors.tensorrt import compute_capability
     from inference.backends.onnx import OnnxRuntimeBackend
-    from inference.backends.tensorrt import TensorRTBackend, build_engine, compute_capability
+    from inference.backends.tensorrt import TensorRTBackend, build_engine
 
     report: dict = {"compute_capability": compute_capability()}
     with tempfile.TemporaryDirectory() as tmp:

@@ -355,3 +355,24 @@ def install(monkeypatch, cudart: FakeCudart | None = None) -> FakeCudart:
     for name, module in modules.items():
         monkeypatch.setitem(sys.modules, name, module)
     return cudart
+
+
+def runtime(kind: str, monkeypatch, sdk: str = "tensorrt") -> FakeCudart | None:
+    """``fake``: the fakes installed (their FakeCudart returned). ``real``: the host's own SDK, or the
+    test skips itself saying what this host lacks; the same assertions then run on real hardware."""
+    import pytest
+
+    if kind == "fake":
+        return install(monkeypatch)
+    from azaion_shared.vendors import rknn, tensorrt
+
+    ok, why = {"tensorrt": tensorrt, "rknn": rknn}[sdk].available()
+    if not ok:
+        pytest.skip(f"real {sdk} is not on this host ({why}); the fake ran the same assertions")
+    return None
+
+
+def hide_sdks(monkeypatch, *names: str) -> None:
+    """Make ``import NAME`` fail as on a host without the SDK, whatever this host has."""
+    for name in names:
+        monkeypatch.setitem(sys.modules, name, None)

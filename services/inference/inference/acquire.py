@@ -13,19 +13,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from azaion_shared.api_client import ApiClient, ApiError, ApiNotFoundError
+from azaion_shared.api_client import ApiClient
 from azaion_shared.atomic import atomic_write_bytes
-from azaion_shared.cdn import Storage, StorageError
-from azaion_shared.crypto import MAGIC, DecryptionError, decrypt_bytes, encrypt_bytes
+from azaion_shared.cdn import Storage
+from azaion_shared.crypto import MAGIC, decrypt_bytes, encrypt_bytes
 from azaion_shared.distribution import fetch_resource, publish_encrypted
+from azaion_shared.errors import ApiError, ApiNotFoundError, DecryptionError, StorageError
+from azaion_shared.model_formats import BACKENDS, ONNX, RKNN, TENSORRT, format_of
+from azaion_shared.roles import may_upload
 from inference.device import Device
 from inference.errors import ModelError
 from inference.settings import InferenceOptions
 
 log = logging.getLogger(__name__)
-
-#: Roles the api lets upload resources (services/api/api/users.py, UPLOAD_ROLES).
-UPLOAD_ROLES = frozenset({"Admin", "ResourceUploader"})
 
 
 @dataclass
@@ -33,14 +33,9 @@ class Model:
     """A decrypted model in memory, and what it is."""
 
     name: str
-    kind: str  # onnx | engine | rknn
+    format: str  # onnx | tensorrt | rknn (azaion_shared.model_formats)
     payload: bytes
     origin: str  # published | built here | local cache | file
-
-
-def kind_of(name: str) -> str:
-    suffix = Path(name).suffix.lower()
-    return {".onnx": "onnx", ".engine": "engine", ".rknn": "rknn"}.get(suffix, "onnx")
 
 
 def load_file(path: Path, key: bytes | None) -> Model:
@@ -56,7 +51,7 @@ def load_file(path: Path, key: bytes | None) -> Model:
             data = decrypt_bytes(data, key)
         except DecryptionError as exc:
             raise ModelError(f"{path}: {exc}") from exc
-    return Model(path.name, kind_of(path.name), data, "file")
+    return Model(path.name, format_of(path.name).name, data, "file")
 
 
 class Acquirer:
@@ -83,14 +78,12 @@ class Acquirer:
 
     def acquire(self, device: Device, backend: str = "auto") -> Model:
         """The model for ``device`` (``backend`` forces one: onnxruntime, tensorrt, rknn)."""
-        want = (
-            backend if backend != "auto" else {"nvidia": "tensorrt", "rockchip": "rknn"}.get(device.kind, "onnxruntime")
-        )
-        if want == "tensorrt":
+        want = device.format if backend == "auto" else BACKENDS[backend]
+        if want is TENSORRT:
             return self._engine(device)
-        if want == "rknn":
+        if want is RKNN:
             try:
-                return Model(self.options.rknn_resource, "rknn", self.fetch(self.options.rknn_resource), "published")
+                return Model(self.options.rknn_resource, RKNN.name, self.fetch(self.options.rknn_resource), "published")
             except ApiNotFoundError as exc:
                 if backend == "rknn":
                     raise ModelError(f"{self.options.rknn_resource} is not published yet: {exc}") from exc
@@ -100,7 +93,7 @@ class Acquirer:
     def _onnx(self) -> Model:
         name = self.options.onnx_resource
         try:
-            return Model(name, "onnx", self.fetch(name), "published")
+            return Model(name, ONNX.name, self.fetch(name), "published")
         except ApiNotFoundError as exc:
             raise ModelError(f"no model is published yet ({name}): train and publish one first ({exc})") from exc
 
@@ -113,13 +106,13 @@ class Acquirer:
         if name is None:
             raise ModelError("TensorRT needs an NVIDIA GPU, and none was found here (use --backend onnxruntime)")
         try:
-            return Model(name, "engine", self.fetch(name), "published")
+            return Model(name, TENSORRT.name, self.fetch(name), "published")
         except ApiNotFoundError:
             log.info("no %s published", name)
         local = self.local_engine_path(name)
         if local.exists():
             try:
-                return Model(name, "engine", decrypt_bytes(local.read_bytes(), self.key), "local cache")
+                return Model(name, TENSORRT.name, decrypt_bytes(local.read_bytes(), self.key), "local cache")
             except DecryptionError as exc:
                 log.warning("the engine built here earlier (%s) is unusable (%s); building it again", local, exc)
         return self.build_engine(name)
@@ -140,11 +133,11 @@ class Acquirer:
         log.info("engine cached encrypted in %s", local)
         if self.options.publish_engines:
             self._publish(name, local)
-        return Model(name, "engine", engine, "built here")
+        return Model(name, TENSORRT.name, engine, "built here")
 
     def _publish(self, name: str, encrypted: Path) -> None:
         role = self.api.role()
-        if role not in UPLOAD_ROLES:
+        if not may_upload(role):
             log.info("this user's role (%s) may not upload; %s stays in the local cache only", role, name)
             return
         try:

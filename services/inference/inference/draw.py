@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from inference.metadata import ModelInfo
+from azaion_shared.model_info import ModelInfo
 from inference.postprocess import Detections
 
 # ultralytics' palette (BGR), so that a class looks the same here as in its plots.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from azaion_shared.model_formats import RKNN, TENSORRT
 from inference.acquire import Acquirer, Model
 from inference.backends.base import Backend
 from inference.device import Device
@@ -12,21 +13,14 @@ from inference.settings import InferenceOptions
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("onnxruntime", "tensorrt", "rknn")
-
-
-def availability() -> dict[str, tuple[bool, str]]:
-    from inference.backends import onnx, rknn, tensorrt
-
-    return {"onnxruntime": onnx.available(), "tensorrt": tensorrt.available(), "rknn": rknn.available()}
-
 
 def open_backend(model: Model, options: InferenceOptions) -> Backend:
-    if model.kind == "engine":
+    """The backend of the model's format (azaion_shared.model_formats)."""
+    if model.format == TENSORRT.name:
         from inference.backends.tensorrt import TensorRTBackend
 
         return TensorRTBackend(model.payload)
-    if model.kind == "rknn":
+    if model.format == RKNN.name:
         from inference.backends.rknn import RknnBackend
 
         return RknnBackend(model.payload)
@@ -41,7 +35,7 @@ def acquire_backend(acquirer: Acquirer, device: Device, options: InferenceOption
     try:
         return model, open_backend(model, options)
     except ModelError as exc:
-        if model.kind != "engine" or model.origin == "built here":
+        if model.format != TENSORRT.name or model.origin == "built here":
             raise
         log.warning("%s (%s) does not run here: %s; building a new one", model.name, model.origin, exc)
         model = acquirer.build_engine(model.name)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from azaion_shared.api_client import ApiClientSettings
 from azaion_shared.cdn import CdnSettings
+from azaion_shared.model_formats import ONNX, RKNN
 from azaion_shared.settings import AzaionSettings
 
 BackendName = Literal["auto", "onnxruntime", "tensorrt", "rknn"]
@@ -24,8 +25,8 @@ class InferenceOptions(BaseModel):
     iou: float = Field(0.7, gt=0, le=1, description="IoU threshold of the class-aware NMS (ultralytics' default).")
     max_det: int = Field(300, ge=1, description="At most this many detections per frame.")
     queue_size: int = Field(4, ge=1, description="Batches waiting between the reader, the model and the outputs.")
-    onnx_resource: str = Field("azaion.onnx", description="Name of the ONNX resource (the fallback of every device).")
-    rknn_resource: str = Field("azaion.rknn", description="Name of the RKNN resource (Rockchip NPUs).")
+    onnx_resource: str = Field(ONNX.resource(), description="Name of the ONNX resource (the fallback of every device).")
+    rknn_resource: str = Field(RKNN.resource(), description="Name of the RKNN resource (Rockchip NPUs).")
     engine_fp16: bool = Field(True, description="Build TensorRT engines in FP16 (TensorRT 10; 11 uses the ONNX types).")
     engine_max_batch: int = Field(4, ge=1, description="Largest batch of an engine built here.")
     publish_engines: bool = Field(True, description="Publish an engine built here when this user's role may upload.")

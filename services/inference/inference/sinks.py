@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 
 from azaion_shared.drawing import gui_available
+from azaion_shared.model_info import ModelInfo
 from inference.errors import OutputError
-from inference.metadata import ModelInfo
 from inference.postprocess import Detections
 from inference.source import Frame
 

@@ -9,15 +9,16 @@ from azaion_shared.api_client import ApiClient, RetryPolicy
 from azaion_shared.cdn import LocalStorage
 from azaion_shared.crypto import MAGIC, generate_key, parse_key
 from azaion_shared.distribution import publish_resource
+from azaion_shared.model_formats import ONNX, RKNN, TENSORRT
+from azaion_shared.model_info import make_bundle
 from inference.acquire import Acquirer, load_file
 from inference.device import Device
 from inference.errors import ModelError
-from inference.metadata import make_bundle
 from inference.runtime import acquire_backend
 from inference.settings import InferenceOptions
 
 PASSWORD = "a-long-enough-password"
-GPU = Device("nvidia", "fake GPU", "87")
+GPU = Device(TENSORRT, "fake GPU", "87")
 
 
 @pytest.fixture
@@ -52,13 +53,13 @@ def stored(api_server, name: str) -> bool:
 
 def test_nothing_published_is_a_clear_error(world):
     with pytest.raises(ModelError, match=r"no model is published yet \(azaion.onnx\)"):
-        world.acquirer("edge@x.io").acquire(Device("cpu", "cpu"))
+        world.acquirer("edge@x.io").acquire(Device(ONNX, "cpu"))
 
 
 def test_a_cpu_device_gets_the_onnx_model_in_memory(world):
     world.publish(world.onnx, "azaion.onnx")
-    model = world.acquirer("edge@x.io").acquire(Device("cpu", "cpu"))
-    assert (model.name, model.kind, model.origin) == ("azaion.onnx", "onnx", "published")
+    model = world.acquirer("edge@x.io").acquire(Device(ONNX, "cpu"))
+    assert (model.name, model.format, model.origin) == ("azaion.onnx", "onnx", "published")
     assert model.payload == world.onnx.read_bytes()
     cached = list((world.tmp / "cache").iterdir())
     assert cached and all(p.read_bytes() not in model.payload for p in cached)  # only the encrypted big part
@@ -69,7 +70,7 @@ def test_a_wrong_key_is_refused_with_a_hint(world):
     acquirer = world.acquirer("edge@x.io")
     acquirer.key = parse_key(generate_key())
     with pytest.raises(ModelError, match="AZAION_MODEL_KEY"):
-        acquirer.acquire(Device("cpu", "cpu"))
+        acquirer.acquire(Device(ONNX, "cpu"))
 
 
 def test_gpu_without_a_published_engine_builds_caches_and_publishes_it(world, monkeypatch):
@@ -107,20 +108,20 @@ def test_a_published_engine_for_another_tensorrt_is_rebuilt_here(world, monkeypa
 def test_rockchip_prefers_rknn_and_falls_back_to_onnx(world, monkeypatch, tmp_path):
     install(monkeypatch)
     world.publish(world.onnx, "azaion.onnx")
-    board = Device("rockchip", "RK3588")
-    assert world.acquirer("edge@x.io").acquire(board).kind == "onnx"
+    board = Device(RKNN, "RK3588")
+    assert world.acquirer("edge@x.io").acquire(board).format == "onnx"
     with pytest.raises(ModelError, match=r"azaion\.rknn is not published"):
         world.acquirer("edge@x.io").acquire(board, backend="rknn")
     rknn = tmp_path / "model.rknn"
     rknn.write_bytes(make_bundle({"imgsz": [128, 128], "batch": 4}, FAKE_RKNN + world.onnx.read_bytes()))
     world.publish(rknn, "azaion.rknn")
     model, backend = acquire_backend(world.acquirer("edge@x.io"), board, InferenceOptions())
-    assert (model.kind, backend.name) == ("rknn", "rknn")
+    assert (model.format, backend.name) == ("rknn", "rknn")
 
 
 def test_a_gpu_forced_to_tensorrt_needs_a_gpu(world):
     with pytest.raises(ModelError, match="needs an NVIDIA GPU"):
-        world.acquirer("edge@x.io").acquire(Device("cpu", "cpu"), backend="tensorrt")
+        world.acquirer("edge@x.io").acquire(Device(ONNX, "cpu"), backend="tensorrt")
 
 
 def test_local_model_files_plain_or_encrypted(world, tmp_path):

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+from azaion_shared.model_info import ModelInfo
 from inference.backends.base import Backend
-from inference.metadata import ModelInfo
 from inference.pipeline import Pipeline
 from inference.sinks import JsonlSink, VideoSink
 from inference.source import Source

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_fakes import FAKE_ENGINE, FakeBuilder, install
+from edge_fakes import FAKE_ENGINE, FakeBuilder, FakeCudart, install
 
-from azaion_shared.engines import split_bundle
+from azaion_shared.model_info import split_bundle
 from azaion_shared.paths import DataRoot
 from trainer import export, formats
 from trainer.errors import ExportError
@@ -72,7 +72,10 @@ def test_onnx_export_writes_metadata_inside_and_beside(promoted):
     assert side["seconds"] >= 0 and side["precision"] == "fp32"
 
 
-def test_tensorrt_needs_a_gpu_here(promoted):
+def test_tensorrt_needs_a_gpu_here(promoted, monkeypatch):
+    from azaion_shared.vendors import tensorrt
+
+    monkeypatch.setattr(tensorrt, "compute_capability", lambda device=0: None)  # a host without a GPU, anywhere
     root, weights = promoted
     with pytest.raises(ExportError, match="no NVIDIA GPU"):
         export.export(root, weights, "run-1", formats.resolve("tensorrt", 128))
@@ -80,11 +83,7 @@ def test_tensorrt_needs_a_gpu_here(promoted):
 
 @pytest.mark.slow
 def test_tensorrt_export_with_the_runtime_replaced(promoted, monkeypatch):
-    import torch
-
-    cudart = install(monkeypatch)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda index=0: (8, 6))
+    cudart = install(monkeypatch, FakeCudart(major=8, minor=6))
     root, weights = promoted
     FakeBuilder.built.clear()
     done = export.export(root, weights, "run-2", formats.resolve("tensorrt", 128, 4))

@@ -3,8 +3,9 @@
 Every export goes through :func:`export`: the request is checked first (trainer.formats), the
 export is timed and logged, and a JSON lands beside the artifact (class names, image size, batch,
 precision, model version, resource name, seconds). ONNX carries the same in its metadata; TensorRT
-engines and RKNN models carry it in front of the model (a bundle, azaion_shared.engines), which
-is how the inference service reads it.
+engines and RKNN models carry it in front of the model (a bundle); both are written and read
+through :class:`azaion_shared.model_info.ModelInfo`. Vendor SDKs are reached only through
+:mod:`azaion_shared.vendors` (and the RKNN converter's own virtualenv, ``rknn_convert.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from azaion_shared.atomic import atomic_write_bytes, atomic_write_text
+from azaion_shared.errors import ModelRuntimeError, RuntimeUnavailable
+from azaion_shared.model_formats import ONNX, RKNN, engine_resource
+from azaion_shared.model_info import ModelInfo, make_bundle
 from azaion_shared.paths import DataRoot
+from azaion_shared.vendors import onnxruntime, tensorrt
 from trainer.archive import _copy
 from trainer.errors import ExportError
 from trainer.formats import ExportRequest
@@ -46,7 +51,7 @@ def export(
     weights: Path,
     version: str,
     request: ExportRequest,
-    onnx_resource: str = "azaion.onnx",
+    onnx_resource: str = ONNX.resource(),
     rknn_python: Path | None = None,
     samples: list[Path] | None = None,
 ) -> Exported:
@@ -93,7 +98,8 @@ def onnx_model(weights: Path, workdir: Path, version: str, imgsz: int, batch: in
     except Exception as exc:  # ultralytics raises many types from its exporters
         raise ExportError(f"ONNX export of {weights} failed: {exc}") from exc
     model = onnx.load(str(produced))
-    for key, value in {"azaion_version": version, "azaion_imgsz": str(imgsz), "azaion_batch": str(batch)}.items():
+    info = ModelInfo(imgsz=(imgsz, imgsz), batch=batch, version=version, precision="fp32", format=ONNX.name)
+    for key, value in info.onnx_properties().items():
         entry = next((p for p in model.metadata_props if p.key == key), None) or model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(model, str(produced))
@@ -101,49 +107,49 @@ def onnx_model(weights: Path, workdir: Path, version: str, imgsz: int, batch: in
 
 
 def _names(onnx_path: Path) -> dict:
-    from azaion_shared.engines import onnx_metadata
-
-    return onnx_metadata(onnx_path.read_bytes()).get("names") or {}
+    try:
+        return onnxruntime.metadata(onnx_path.read_bytes()).get("names") or {}
+    except ModelRuntimeError as exc:
+        raise ExportError(f"cannot read the exported model {onnx_path}: {exc}") from exc
 
 
 def _onnx(root, weights, version, request, resource):
     with tempfile.TemporaryDirectory(prefix="azaion-export-") as tmp:
         produced = onnx_model(weights, Path(tmp), version, request.imgsz, request.batch)
-        target = root.models / "azaion.onnx"
+        target = root.models / ONNX.resource()
         _copy(produced, target)
     return target, resource, {"names": _names(target)}
 
 
 def cuda_capability() -> str:
     """This machine's GPU as ``86``; an ExportError when there is none."""
-    import torch
-
-    if not torch.cuda.is_available():
+    cc = tensorrt.compute_capability()
+    if cc is None:
         raise ExportError(
-            "tensorrt: this machine has no NVIDIA GPU (torch sees none). An engine runs only on the GPU model it "
+            "tensorrt: this machine has no NVIDIA GPU (neither CUDA nor nvidia-smi sees one). An engine runs only on "
+            "the GPU model it "
             "was built for: build it on a GPU server with `python -m trainer export --format tensorrt`, or let the "
             "inference service build one on the device at its first start"
         )
-    major, minor = torch.cuda.get_device_capability(0)
-    return f"{major}{minor}"
+    return cc
 
 
 def _tensorrt(root, weights, version, request):
-    from azaion_shared.engines import EngineError, build_engine, tensorrt
-
     cc = cuda_capability()
     try:
-        tensorrt()
-    except EngineError as exc:
-        raise ExportError(str(exc)) from exc
+        tensorrt.tensorrt()
+    except RuntimeUnavailable as exc:
+        raise ExportError(f"tensorrt: {exc}") from exc
     with tempfile.TemporaryDirectory(prefix="azaion-export-") as tmp:
         onnx_path = onnx_model(weights, Path(tmp), version, request.imgsz, request.batch, dynamic=True)
         try:
-            engine = build_engine(onnx_path.read_bytes(), fp16=request.precision == "fp16", max_batch=request.batch)
-        except EngineError as exc:
+            engine = tensorrt.build_engine(
+                onnx_path.read_bytes(), fp16=request.precision == "fp16", max_batch=request.batch
+            )
+        except ModelRuntimeError as exc:
             raise ExportError(f"tensorrt: {exc}") from exc
         names = _names(onnx_path)
-    name = f"azaion.cc{cc}.engine"
+    name = engine_resource(cc)
     target = root.models / name
     atomic_write_bytes(target, engine)
     return target, name, {"names": names, "compute_capability": cc}
@@ -218,9 +224,6 @@ def simulator_check(reference, candidate, box_diff: float, score_diff: float, im
 
 def _rknn(root, weights, version, request, rknn_python, samples):
     import numpy as np
-    import onnxruntime as ort
-
-    from azaion_shared.engines import make_bundle
 
     if rknn_python is None or not Path(rknn_python).exists():
         raise ExportError(
@@ -268,7 +271,7 @@ def _rknn(root, weights, version, request, rknn_python, samples):
             tail = (done.stdout + done.stderr)[-2000:]
             raise ExportError(f"rknn: conversion failed: {result.get('error', 'no result')}\n{tail}")
         # the simulator's detections against ONNX Runtime's on the same inputs
-        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        session = onnxruntime.cpu_session(str(onnx_path))
         name = session.get_inputs()[0].name
         reference, candidate, box_diff, score_diff = [], [], 0.0, 0.0
         for array, out_path in zip(checks, result["outputs"], strict=True):
@@ -291,7 +294,8 @@ def _rknn(root, weights, version, request, rknn_python, samples):
             "" if check["passed"] else f": OUTSIDE the tolerance ({TOLERANCE_TEXT}); check the model on the device",
         )
         names = _names(onnx_path)
-        meta = {"names": names, "imgsz": [request.imgsz, request.imgsz], "batch": 1, "azaion_version": version}
-        target = root.models / "azaion.rknn"
-        atomic_write_bytes(target, make_bundle(meta, (work / "model.rknn").read_bytes()))
-    return target, "azaion.rknn", {"names": names, "toolkit": result.get("toolkit"), "simulator_check": check}
+        info = ModelInfo.from_mapping({"names": names}) if names else ModelInfo()
+        info = ModelInfo(info.names, (request.imgsz, request.imgsz), 1, version, request.precision, RKNN.name)
+        target = root.models / RKNN.resource()
+        atomic_write_bytes(target, make_bundle(info, (work / "model.rknn").read_bytes()))
+    return target, RKNN.resource(), {"names": names, "toolkit": result.get("toolkit"), "simulator_check": check}

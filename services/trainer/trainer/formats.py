@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from azaion_shared.model_formats import ONNX, RKNN, TENSORRT
 from trainer.errors import ExportError
 
 STRIDE = 32
@@ -33,13 +34,19 @@ class ExportFormat:
 
 
 FORMATS: dict[str, ExportFormat] = {
-    "onnx": ExportFormat("onnx", ".onnx", 4, "fp32", ("fp32",), 16, needs="onnx and onnxslim (installed)"),
+    "onnx": ExportFormat(ONNX.name, ONNX.suffix, 4, "fp32", ("fp32",), 16, needs="onnx and onnxslim (installed)"),
     "tensorrt": ExportFormat(
-        "tensorrt", ".engine", 4, "fp16", ("fp16", "fp32"), 4, needs="an NVIDIA GPU on this machine and TensorRT"
+        TENSORRT.name,
+        TENSORRT.suffix,
+        4,
+        "fp16",
+        ("fp16", "fp32"),
+        4,
+        needs="an NVIDIA GPU on this machine and TensorRT",
     ),
     "rknn": ExportFormat(
-        "rknn",
-        ".rknn",
+        RKNN.name,
+        RKNN.suffix,
         1,
         "fp16",
         ("fp16", "int8"),

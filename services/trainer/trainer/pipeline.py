@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from azaion_shared.atomic import atomic_write_text, clean_temp_files
+from azaion_shared.model_formats import FORMATS
 from azaion_shared.paths import DataRoot
 from trainer import archive, dataset, export, formats, gate, training
 from trainer.classes import load_classes
@@ -177,7 +178,7 @@ class Pipeline:
 
     def artifact(self, fmt: str) -> Path:
         """The newest exported artifact of a format (its JSON beside it names the resource)."""
-        pattern = {"onnx": "azaion.onnx", "tensorrt": "azaion.cc*.engine", "rknn": "azaion.rknn"}.get(fmt)
+        pattern = FORMATS[fmt].resource_pattern() if fmt in FORMATS else None
         if pattern is None:
             raise TrainerError(f"unknown format {fmt!r}; choose one of {', '.join(formats.FORMATS)}")
         found = sorted(self.root.models.glob(pattern), key=lambda p: p.stat().st_mtime)

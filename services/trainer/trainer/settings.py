@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from azaion_shared.api_client import ApiClientSettings
 from azaion_shared.cdn import CdnSettings
+from azaion_shared.model_formats import ONNX
 from azaion_shared.settings import AzaionSettings
 
 #: Production defaults (DESIGN.md, "Configuration").
@@ -39,7 +40,7 @@ class TrainerOptions(BaseModel):
     gate_margin: float = Field(0.0, ge=0, description="Publish only if mAP50-95 >= current - margin.")
     export_imgsz: int | None = Field(None, ge=32)
     export_batch: int = Field(4, ge=1)
-    resource_name: str = Field("azaion.onnx", description="Name the ONNX model is published under.")
+    resource_name: str = Field(ONNX.resource(), description="Name the ONNX model is published under.")
     export_formats: list[str] = Field(
         default_factory=lambda: ["onnx"], description="Formats `run` exports and publishes: onnx, tensorrt, rknn."
     )

@@ -14,7 +14,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from inference.metadata import ModelInfo
+from azaion_shared.errors import ModelLoadError
+from azaion_shared.model_info import ModelInfo, info_of_bundle
+from inference.errors import ModelError
 
 
 class Backend(ABC):
@@ -78,3 +80,20 @@ def to_nchw(images: np.ndarray, dtype: np.dtype) -> np.ndarray:
     out = np.ascontiguousarray(images.transpose(0, 3, 1, 2), dtype=np.float32)
     out /= np.float32(255)
     return out if dtype == np.float32 else out.astype(dtype)
+
+
+def info_from_mapping(meta: dict) -> ModelInfo:
+    """The model's ModelInfo from its metadata; unreadable metadata is a ModelError here."""
+    try:
+        return ModelInfo.from_mapping(meta)
+    except ModelLoadError as exc:
+        raise ModelError(str(exc)) from exc
+
+
+def unbundle(model: bytes, info: ModelInfo | None) -> tuple[ModelInfo, bytes]:
+    """The info in front of an engine or RKNN model (``info`` wins when given) and the model itself."""
+    try:
+        found, payload = info_of_bundle(model)
+    except ModelLoadError as exc:
+        raise ModelError(str(exc)) from exc
+    return info or found, payload

@@ -6,19 +6,16 @@ import logging
 
 import numpy as np
 
-from inference.backends.base import Backend, to_nchw
+from azaion_shared.errors import ModelLoadError, RuntimeUnavailable
+from azaion_shared.vendors import onnxruntime
+from inference.backends.base import Backend, info_from_mapping, to_nchw
 from inference.errors import BackendUnavailable, ModelError
-from inference.metadata import info_from_mapping
 
 log = logging.getLogger(__name__)
 
 
 def available() -> tuple[bool, str]:
-    try:
-        import onnxruntime as ort
-    except ImportError as exc:
-        return False, f"onnxruntime is not installed ({exc})"
-    return True, f"onnxruntime {ort.__version__}, providers {', '.join(ort.get_available_providers())}"
+    return onnxruntime.available()
 
 
 class OnnxRuntimeBackend(Backend):
@@ -26,27 +23,19 @@ class OnnxRuntimeBackend(Backend):
 
     def __init__(self, model: bytes, threads: int = 0, providers: list[str] | None = None):
         super().__init__()
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise BackendUnavailable(f"onnxruntime is not installed: pip install onnxruntime ({exc})") from exc
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        if providers is None:
-            wanted = ("CUDAExecutionProvider", "CPUExecutionProvider")
-            providers = [p for p in wanted if p in ort.get_available_providers()]
         try:  # from bytes: the decrypted model never touches the disk
-            self.session = ort.InferenceSession(model, sess_options=options, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own untyped errors for bad graphs
-            raise ModelError(f"ONNX Runtime cannot load the model ({len(model)} bytes): {exc}") from exc
+            self.session = onnxruntime.open_session(model, threads, providers)
+        except RuntimeUnavailable as exc:
+            raise BackendUnavailable(str(exc)) from exc
+        except ModelLoadError as exc:
+            raise ModelError(str(exc)) from exc
         self._input = self.session.get_inputs()[0]
         self._output = self.session.get_outputs()[0].name
         shape = self._input.shape
         if len(shape) != 4 or shape[1] != 3:
             raise ModelError(f"the model's input {self._input.name} has shape {shape}, expected (batch, 3, h, w)")
         self.fixed_batch = isinstance(shape[0], int)
-        meta = info_from_mapping(self.session.get_modelmeta().custom_metadata_map)
+        meta = info_from_mapping(onnxruntime.properties(self.session))
         self.batch = shape[0] if self.fixed_batch else (meta.batch or 1)
         height, width = shape[2], shape[3]
         if not (isinstance(height, int) and isinstance(width, int)):

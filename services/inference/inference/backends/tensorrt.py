@@ -3,7 +3,8 @@
 Written against the TensorRT 10 Python API (JetPack 6 ships 10.3): I/O tensors by name,
 ``set_tensor_address`` and ``execute_async_v3`` on a CUDA stream. Host buffers are pinned, so the
 copies are truly asynchronous. An engine only runs on the GPU (compute capability) and TensorRT
-version it was built for; :func:`build_engine` makes one here from the ONNX model.
+version it was built for; :func:`build_engine` makes one here from the ONNX model. The SDK modules
+come from :mod:`azaion_shared.vendors.tensorrt`, the only module that imports them.
 """
 
 from __future__ import annotations
@@ -14,58 +15,27 @@ import time
 
 import numpy as np
 
-from inference.backends.base import Backend, to_nchw
+from azaion_shared.errors import ModelLoadError, RuntimeUnavailable
+from azaion_shared.model_info import ModelInfo
+from azaion_shared.vendors import tensorrt
+from inference.backends.base import Backend, to_nchw, unbundle
 from inference.errors import BackendUnavailable, InferenceError, ModelError
-from inference.metadata import ModelInfo, info_from_mapping, split_bundle
 
 log = logging.getLogger(__name__)
 
 
 def _modules():
     try:
-        import tensorrt as trt
-    except ImportError as exc:
-        raise BackendUnavailable(
-            f"TensorRT is not installed ({exc}): on a Jetson it comes with JetPack (python3-libnvinfer); "
-            "on an x86-64 GPU server pip install 'azaion-inference[tensorrt]'; or use --backend onnxruntime"
-        ) from exc
-    try:
-        from cuda.bindings import runtime as cudart
-    except ImportError:
-        try:
-            from cuda import cudart
-        except ImportError as exc:
-            raise BackendUnavailable(f"cuda-python is not installed ({exc}): pip install cuda-python") from exc
-    return trt, cudart
+        return tensorrt.modules()
+    except RuntimeUnavailable as exc:
+        raise BackendUnavailable(f"{exc}; or use --backend onnxruntime") from exc
 
 
 def available() -> tuple[bool, str]:
-    try:
-        trt, cudart = _modules()
-        count = _call(cudart, cudart.cudaGetDeviceCount(), "cudaGetDeviceCount")
-    except InferenceError as exc:
-        return False, str(exc)
-    if not count:
-        return False, "no CUDA device"
-    return True, f"TensorRT {trt.__version__}, {count} CUDA device(s)"
+    return tensorrt.available()
 
 
-def _call(cudart, result, what: str):
-    """Unpack cuda-python's ``(error, value...)`` tuples, raising on an error."""
-    err, *values = result if isinstance(result, tuple) else (result,)
-    if err != cudart.cudaError_t.cudaSuccess:
-        raise InferenceError(f"CUDA {what} failed: {err}")
-    return values[0] if len(values) == 1 else tuple(values) or None
-
-
-def compute_capability(device: int = 0) -> str | None:
-    """``"86"`` for an RTX 30xx, ``"87"`` for a Jetson Orin; None without CUDA."""
-    try:
-        _trt, cudart = _modules()
-        props = _call(cudart, cudart.cudaGetDeviceProperties(device), "cudaGetDeviceProperties")
-    except InferenceError:
-        return None
-    return f"{props.major}{props.minor}"
+_call = tensorrt.cuda_call
 
 
 class _Pinned:
@@ -89,8 +59,7 @@ class TensorRTBackend(Backend):
         super().__init__()
         trt, cudart = _modules()
         self.trt, self.cudart = trt, cudart
-        meta, payload = split_bundle(engine)
-        self.info = info or (info_from_mapping(meta) if meta else ModelInfo())
+        self.info, payload = unbundle(engine, info)
         self._logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self._logger)
         self.engine = self.runtime.deserialize_cuda_engine(payload)
@@ -181,12 +150,9 @@ class TensorRTBackend(Backend):
 
 
 def build_engine(onnx_model: bytes, fp16: bool = True, max_batch: int = 4, workspace_gib: float = 2.0) -> bytes:
-    """A serialized engine for this GPU from the ONNX model (azaion_shared.engines), errors as ours."""
-    from azaion_shared.engines import EngineError
-    from azaion_shared.engines import build_engine as build
-
+    """A serialized engine for this GPU from the ONNX model (azaion_shared.vendors.tensorrt), errors as ours."""
     _modules()  # the inference service's own message when TensorRT or cuda-python is missing
     try:
-        return build(onnx_model, fp16=fp16, max_batch=max_batch, workspace_gib=workspace_gib)
-    except EngineError as exc:
+        return tensorrt.build_engine(onnx_model, fp16=fp16, max_batch=max_batch, workspace_gib=workspace_gib)
+    except ModelLoadError as exc:
         raise ModelError(str(exc)) from exc
