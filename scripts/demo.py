@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -112,32 +113,41 @@ def answers(url: str) -> bool:
         return False
 
 
-def main() -> int:
+@dataclass
+class Demo:
+    """What the stages share: the data root, the environment of every process, and what they found."""
+
+    root: object  # azaion_shared.paths.DataRoot
+    env: dict
+    port: int
+    logs: Path
+    processes: list = field(default_factory=list)
+    timings: dict = field(default_factory=dict)
+    found: dict = field(default_factory=dict)
+
+    def timed(self, stage: str, started: float) -> None:
+        self.timings[stage] = time.perf_counter() - started
+
+
+def prepare() -> Demo:
+    """An empty demo root (make demo is repeatable), a fresh stream, and every process's environment."""
     import asyncio
 
-    from rstream import AMQPMessage
-
     from azaion_shared.crypto import generate_key
-    from azaion_shared.messages import Annotation, AnnotationStatus, BulkAction, Detection
     from azaion_shared.paths import DataRoot
-    from azaion_shared.settings import RabbitSettings
-    from ingestor.publish import producer, publish_messages, publish_raw
+    from ingestor.publish import producer
 
-    timings: dict[str, float] = {}
     if ROOT.exists():
-        shutil.rmtree(ROOT)  # every run starts from an empty demo root: make demo is repeatable
+        shutil.rmtree(ROOT)
     logs = ROOT / "logs"
     logs.mkdir(parents=True)
-    root = DataRoot(ROOT).ensure()
-    rabbit = RabbitSettings(stream=STREAM)
 
     async def fresh_stream():
-        async with producer(rabbit) as prod:
+        async with producer(rabbit()) as prod:
             await prod.delete_stream(STREAM, missing_ok=True)
 
     asyncio.run(fresh_stream())
     port = free_port()
-    key = generate_key()
     env = {
         **os.environ,
         "AZAION_ENV": "development",
@@ -153,182 +163,237 @@ def main() -> int:
         "AZAION_API__HOST": "127.0.0.1",
         "AZAION_API__PORT": str(port),
         "AZAION_API_CLIENT__URL": f"http://127.0.0.1:{port}",
-        "AZAION_MODEL_KEY": key,
+        "AZAION_MODEL_KEY": generate_key(),
         "AZAION_TRAINER__PROFILE": "tiny",
         "AZAION_TRAINER__DEVICE": "cpu",
         "AZAION_TRAINER__WORKERS": "0",
         "AZAION_TRAINER__EPOCHS": EPOCHS,
     }
-    processes: list[subprocess.Popen] = []
+    return Demo(DataRoot(ROOT).ensure(), env, port, logs)
+
+
+def rabbit():
+    from azaion_shared.settings import RabbitSettings
+
+    return RabbitSettings(stream=STREAM)
+
+
+def publish_annotations(demo: Demo) -> None:
+    """1. Annotations of real photographs to the stream as an Operator, and one malformed message."""
+    import asyncio
+
+    from rstream import AMQPMessage
+
+    from azaion_shared.messages import Annotation, Detection
+    from ingestor.publish import publish_messages, publish_raw
+
+    t0 = time.perf_counter()
+    messages = [
+        Annotation(
+            name=name,
+            image=jpeg,
+            role="Operator",
+            detections=tuple(
+                Detection(class_num=b.class_id, center_x=b.cx, center_y=b.cy, width=b.w, height=b.h) for b in boxes
+            ),
+        )
+        for name, jpeg, boxes in make_annotations()
+    ]
+    publish_messages(rabbit(), messages)
+    malformed = AMQPMessage(body=b"\xc1 not msgpack", application_properties={"AnnotationStatus": "Created"})
+    asyncio.run(publish_raw(rabbit(), [malformed]))
+    log(f"published {len(messages)} annotations of real photographs as an Operator, and 1 malformed message")
+    demo.found["names"] = [m.name for m in messages]
+    demo.timed("publish", t0)
+
+
+def ingest(demo: Demo) -> None:
+    """2. The ingestor (and the augmentor beside it) started; a bulk Validated and a Deleted."""
+    from azaion_shared.messages import AnnotationStatus, BulkAction
+    from ingestor.publish import publish_messages
+
+    t0 = time.perf_counter()
+    root, names = demo.root, demo.found["names"]
+    demo.processes.append(start(["ingestor", "run"], demo.env, demo.logs / "ingestor.log"))
+    demo.processes.append(start(["augmentor", "run"], demo.env, demo.logs / "augmentor.log"))
+    wait_for(
+        lambda: len(list(root.seed.names())) == len(names) and any(root.rejected.glob("*.reason.txt")),
+        90,
+        "the ingestor to write data-seed/",
+    )
+    log(f"ingestor: {len(names)} annotations in data-seed/, 1 message rejected with its reason")
+    deleted = names[-1]
+    publish_messages(
+        rabbit(),
+        [
+            BulkAction(status=AnnotationStatus.VALIDATED, names=tuple(names)),
+            BulkAction(status=AnnotationStatus.DELETED, names=(deleted,)),
+        ],
+    )
+    expected = len(names) - 1
+    wait_for(
+        lambda: len(list(root.data.names())) == expected and root.deleted.image(deleted).exists(),
+        60,
+        "the bulk Validated and Deleted",
+    )
+    log(f"validated {len(names)} in bulk, deleted {deleted}: {expected} in data/, 1 in data_deleted/")
+    demo.found["expected"] = expected
+    demo.timed("ingest", t0)
+
+
+def augment(demo: Demo) -> None:
+    """3. The augmentor's 8 images per annotation; a contact sheet and a grid of data-processed/."""
+    from augmentor.contact_sheet import contact_sheet
+    from augmentor.settings import AugmentorOptions
+
+    t0 = time.perf_counter()
+    root, expected, first = demo.root, demo.found["expected"], demo.found["names"][0]
+    shown = [-1]
+
+    def progress():
+        done = len(root.processed.marker_names())
+        if done != shown[0]:
+            shown[0] = done
+            log(f"augmentor: {done}/{expected} annotations processed")
+
+    wait_for(lambda: len(root.processed.marker_names()) == expected, 300, "the augmentor", progress)
+    progress()
+    demo.timed("augment", t0)
+    sheet = contact_sheet(
+        root.data.image(first), root.data.label(first), AugmentorOptions(), ROOT / "contact-sheet.png", NAMES
+    )
+    grid = ROOT / "processed-grid.png"
+    run(
+        ["trainer", "visualise", str(root.processed.path), "--out", str(grid)],
+        demo.env,
+        demo.logs / "visualise.log",
+        "grid",
+    )
+    log(f"contact sheet {sheet.name} and a grid of data-processed/ ({grid.name}) drawn")
+    demo.found.update(sheet=sheet, grid=grid)
+
+
+def train(demo: Demo) -> None:
+    """4. The api service on loopback; the trainer (tiny profile) trains, gates, exports and publishes."""
+    for email, password, role in (TRAINER, DEVICE):
+        add = [sys.executable, "-m", "api", "users", "add", email, "--role", role, "--password-stdin"]
+        subprocess.run(add, input=password + "\n", text=True, env=demo.env, check=True, capture_output=True)
+    demo.processes.append(start(["api", "serve"], demo.env, demo.logs / "api.log"))
+    wait_for(lambda: answers(f"http://127.0.0.1:{demo.port}/healthz"), 30, "the api service")
+    log(f"api service on http://127.0.0.1:{demo.port} (docs at /docs); training the tiny model on the CPU ...")
+    t0 = time.perf_counter()
+    trainer_env = demo.env | {"AZAION_API_CLIENT__EMAIL": TRAINER[0], "AZAION_API_CLIENT__PASSWORD": TRAINER[1]}
+    out = run(["trainer", "run", "--run", "demo", "--force"], trainer_env, demo.logs / "trainer.log", "the trainer")
+    report = json.loads(out[out.index("{") :])
+    demo.timed("train", t0)
+    log(f"trained, gated, exported and published {report['published']['name']}")
+    demo.found["report"] = report
+
+
+def infer(demo: Demo) -> None:
+    """5. Inference on a video as an edge device; no plaintext copy of the model in its cache."""
+    from photos import frames, write_video
+
+    edge = ROOT / "edge"
+    edge.mkdir()
+    video = write_video(edge / "drone.mp4", frames(FRAMES, (640, 360)), fps=8.0)
+    t0 = time.perf_counter()
+    device_env = demo.env | {"AZAION_API_CLIENT__EMAIL": DEVICE[0], "AZAION_API_CLIENT__PASSWORD": DEVICE[1]}
+    command = ["inference", "run", "--source", str(video), "--every", "2", "--no-progress"]
+    command += ["--json", str(edge / "detections.jsonl"), "--output", str(edge / "annotated.mp4")]
+    output = run(command, device_env, demo.logs / "inference.log", "inference")
+    demo.found["inference"] = json.loads(output.strip().splitlines()[-1])
+    demo.timed("inference", t0)
+    model = (ROOT / "models" / "azaion.onnx").read_bytes()
+    probe = model[len(model) // 2 : len(model) // 2 + 4096]  # any plaintext copy of the model contains it
+    demo.found["plaintext"] = [p for p in (ROOT / "edge-cache").rglob("*") if p.is_file() and probe in p.read_bytes()]
+    demo.found["edge"] = edge
+
+
+def summarize(demo: Demo) -> int:
+    """6. summary.json and the lines a person reads; 0 when every stage did what it should."""
+    root, timings, found = demo.root, demo.timings, demo.found
+    names, expected, report, inference = found["names"], found["expected"], found["report"], found["inference"]
+    plaintext, edge = found["plaintext"], found["edge"]
+    processed = len(list(root.processed.images.glob("*.jpg")))
+    counts = report["dataset"]["counts"]
+    gate = report["gate"]
+    summary = {
+        "stream": {"created": len(names), "validated": 1, "deleted": 1, "malformed": 1},
+        "edge_cache_plaintext_files": len(plaintext),
+        "ingestor": {
+            "data": len(list(root.data.names())),
+            "data_deleted": len(list(root.deleted.names())),
+            "data_rejected": len(list(root.rejected.glob("*.reason.txt"))),
+        },
+        "augmentor": {"processed_images": processed, "annotations": expected},
+        "trainer": {"dataset": counts, "map50_95": gate["map50_95"], "map50": gate["map50"], "epochs": EPOCHS},
+        "published": report["published"],
+        "inference": inference,
+        "seconds": {k: round(v, 1) for k, v in timings.items()},
+    }
+    (ROOT / "summary.json").write_text(json.dumps(summary, indent=2))
+    print("\n=== demo summary ===")
+    print(f"stream:     {len(names) + 3} messages ({len(names)} Created, 1 Validated, 1 Deleted, 1 malformed)")
+    print(
+        f"ingestor:   {expected} in data/, 1 in data_deleted/, {summary['ingestor']['data_rejected']} in "
+        f"data-rejected/ with its reason ({timings['ingest']:.1f} s)"
+    )
+    print(f"augmentor:  {processed} images = {expected} x (1 original + 7 variants) ({timings['augment']:.1f} s)")
+    print(
+        f"trainer:    dataset {counts['train']}/{counts['valid']}/{counts['test']} (train/valid/test), {EPOCHS} "
+        f"epochs, tiny model mAP50-95 {gate['map50_95']:.3f} (mAP50 {gate['map50']:.3f}) ({timings['train']:.1f} s)"
+    )
+    print(
+        f"published:  {report['published']['name']}: {report['published']['small']} bytes to the API, "
+        f"{report['published']['big']} bytes to the CDN"
+    )
+    print(
+        f"inference:  as a Device: {inference['frames']} frames (every 2nd of {FRAMES}) on {inference['backend']}, "
+        f"{inference['detections']} detections, {inference['fps']:.1f} fps; model decrypted in memory only "
+        f"({len(plaintext)} plaintext files in the cache) ({timings['inference']:.1f} s)"
+    )
+    if not inference["detections"]:
+        print(
+            "            (a tiny model trained for a few epochs on a dozen photographs finds nothing at "
+            "confidence 0.25; that is expected, not a fault)"
+        )
+    print(f"outputs:    {edge / 'annotated.mp4'}, {edge / 'detections.jsonl'}, {found['sheet']}, {found['grid']}")
+    print(f"            models in {ROOT / 'models'}, logs in {demo.logs}, this summary in {ROOT / 'summary.json'}")
+    print(f"time:       {', '.join(f'{k} {v:.1f} s' for k, v in timings.items())}")
+    return 0 if processed == expected * 8 and not plaintext else 1
+
+
+def stop(demo: Demo) -> None:
+    """Stop every process the demo started, unless DEMO_KEEP=1."""
+    if os.environ.get("DEMO_KEEP") == "1":
+        log(
+            f"DEMO_KEEP=1: the api (http://127.0.0.1:{demo.port}), ingestor and augmentor keep running on {ROOT}; "
+            f"stop them with: kill {' '.join(str(p.pid) for p in demo.processes)}"
+        )
+        return
+    for proc in demo.processes:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    for proc in demo.processes:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    log("stopped every process the demo started")
+
+
+STAGES = (publish_annotations, ingest, augment, train, infer)
+
+
+def main() -> int:
+    demo = prepare()
     try:
-        # --- 1. annotations to the stream ----------------------------------------------------
-        t0 = time.perf_counter()
-        annotations = make_annotations()
-        messages = [
-            Annotation(
-                name=name,
-                image=jpeg,
-                role="Operator",
-                detections=tuple(
-                    Detection(class_num=b.class_id, center_x=b.cx, center_y=b.cy, width=b.w, height=b.h) for b in boxes
-                ),
-            )
-            for name, jpeg, boxes in annotations
-        ]
-        publish_messages(rabbit, messages)
-        malformed = AMQPMessage(body=b"\xc1 not msgpack", application_properties={"AnnotationStatus": "Created"})
-        asyncio.run(publish_raw(rabbit, [malformed]))
-        log(f"published {len(messages)} annotations of real photographs as an Operator, and 1 malformed message")
-        timings["publish"] = time.perf_counter() - t0
-
-        # --- 2. ingestor, bulk validate and delete ---------------------------------------------
-        t0 = time.perf_counter()
-        processes.append(start(["ingestor", "run"], env, logs / "ingestor.log"))
-        processes.append(start(["augmentor", "run"], env, logs / "augmentor.log"))
-        wait_for(
-            lambda: len(list(root.seed.names())) == len(messages) and any(root.rejected.glob("*.reason.txt")),
-            90,
-            "the ingestor to write data-seed/",
-        )
-        log(f"ingestor: {len(messages)} annotations in data-seed/, 1 message rejected with its reason")
-        names = [m.name for m in messages]
-        deleted = names[-1]
-        publish_messages(
-            rabbit,
-            [
-                BulkAction(status=AnnotationStatus.VALIDATED, names=tuple(names)),
-                BulkAction(status=AnnotationStatus.DELETED, names=(deleted,)),
-            ],
-        )
-        expected = len(names) - 1
-        wait_for(
-            lambda: len(list(root.data.names())) == expected and root.deleted.image(deleted).exists(),
-            60,
-            "the bulk Validated and Deleted",
-        )
-        log(f"validated {len(names)} in bulk, deleted {deleted}: {expected} in data/, 1 in data_deleted/")
-        timings["ingest"] = time.perf_counter() - t0
-
-        # --- 3. augmentor --------------------------------------------------------------------------
-        t0 = time.perf_counter()
-        markers = root.processed.path / ".complete"
-        shown = [-1]
-
-        def progress():
-            done = len(list(markers.glob("*.json")))
-            if done != shown[0]:
-                shown[0] = done
-                log(f"augmentor: {done}/{expected} annotations processed")
-
-        wait_for(lambda: len(list(markers.glob("*.json"))) == expected, 300, "the augmentor", progress)
-        progress()
-        timings["augment"] = time.perf_counter() - t0
-        from augmentor.contact_sheet import contact_sheet
-        from augmentor.settings import AugmentorOptions
-
-        sheet = contact_sheet(
-            root.data.image(names[0]), root.data.label(names[0]), AugmentorOptions(), ROOT / "contact-sheet.png", NAMES
-        )
-        grid = ROOT / "processed-grid.png"
-        run(["trainer", "visualise", str(root.processed.path), "--out", str(grid)], env, logs / "visualise.log", "grid")
-        log(f"contact sheet {sheet.name} and a grid of data-processed/ ({grid.name}) drawn")
-
-        # --- 4. api + trainer ----------------------------------------------------------------------
-        for email, password, role in (TRAINER, DEVICE):
-            add = [sys.executable, "-m", "api", "users", "add", email, "--role", role, "--password-stdin"]
-            subprocess.run(add, input=password + "\n", text=True, env=env, check=True, capture_output=True)
-        processes.append(start(["api", "serve"], env, logs / "api.log"))
-        wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz"), 30, "the api service")
-        log(f"api service on http://127.0.0.1:{port} (docs at /docs); training the tiny model on the CPU ...")
-        t0 = time.perf_counter()
-        trainer_env = env | {"AZAION_API_CLIENT__EMAIL": TRAINER[0], "AZAION_API_CLIENT__PASSWORD": TRAINER[1]}
-        out = run(["trainer", "run", "--run", "demo", "--force"], trainer_env, logs / "trainer.log", "the trainer")
-        report = json.loads(out[out.index("{") :])
-        timings["train"] = time.perf_counter() - t0
-        log(f"trained, gated, exported and published {report['published']['name']}")
-
-        # --- 5. inference on a video, as an edge device ----------------------------------------
-        from photos import frames, write_video
-
-        edge = ROOT / "edge"
-        edge.mkdir()
-        video = write_video(edge / "drone.mp4", frames(FRAMES, (640, 360)), fps=8.0)
-        t0 = time.perf_counter()
-        device_env = env | {"AZAION_API_CLIENT__EMAIL": DEVICE[0], "AZAION_API_CLIENT__PASSWORD": DEVICE[1]}
-        command = ["inference", "run", "--source", str(video), "--every", "2", "--no-progress"]
-        command += ["--json", str(edge / "detections.jsonl"), "--output", str(edge / "annotated.mp4")]
-        inference = json.loads(run(command, device_env, logs / "inference.log", "inference").strip().splitlines()[-1])
-        timings["inference"] = time.perf_counter() - t0
-        model = (ROOT / "models" / "azaion.onnx").read_bytes()
-        probe = model[len(model) // 2 : len(model) // 2 + 4096]  # any plaintext copy of the model contains it
-        plaintext = [p for p in (ROOT / "edge-cache").rglob("*") if p.is_file() and probe in p.read_bytes()]
-
-        # --- 6. summary ----------------------------------------------------------------------------
-        processed = len(list(root.processed.images.glob("*.jpg")))
-        counts = report["dataset"]["counts"]
-        gate = report["gate"]
-        summary = {
-            "stream": {"created": len(messages), "validated": 1, "deleted": 1, "malformed": 1},
-            "edge_cache_plaintext_files": len(plaintext),
-            "ingestor": {
-                "data": len(list(root.data.names())),
-                "data_deleted": len(list(root.deleted.names())),
-                "data_rejected": len(list(root.rejected.glob("*.reason.txt"))),
-            },
-            "augmentor": {"processed_images": processed, "annotations": expected},
-            "trainer": {"dataset": counts, "map50_95": gate["map50_95"], "map50": gate["map50"], "epochs": EPOCHS},
-            "published": report["published"],
-            "inference": inference,
-            "seconds": {k: round(v, 1) for k, v in timings.items()},
-        }
-        (ROOT / "summary.json").write_text(json.dumps(summary, indent=2))
-        print("\n=== demo summary ===")
-        print(
-            f"stream:     {len(messages) + 3} messages ({len(messages)} Created, 1 Validated, 1 Deleted, 1 malformed)"
-        )
-        print(
-            f"ingestor:   {expected} in data/, 1 in data_deleted/, {summary['ingestor']['data_rejected']} in "
-            f"data-rejected/ with its reason ({timings['ingest']:.1f} s)"
-        )
-        print(f"augmentor:  {processed} images = {expected} x (1 original + 7 variants) ({timings['augment']:.1f} s)")
-        print(
-            f"trainer:    dataset {counts['train']}/{counts['valid']}/{counts['test']} (train/valid/test), {EPOCHS} "
-            f"epochs, tiny model mAP50-95 {gate['map50_95']:.3f} (mAP50 {gate['map50']:.3f}) ({timings['train']:.1f} s)"
-        )
-        print(
-            f"published:  {report['published']['name']}: {report['published']['small']} bytes to the API, "
-            f"{report['published']['big']} bytes to the CDN"
-        )
-        print(
-            f"inference:  as a Device: {inference['frames']} frames (every 2nd of {FRAMES}) on {inference['backend']}, "
-            f"{inference['detections']} detections, {inference['fps']:.1f} fps; model decrypted in memory only "
-            f"({len(plaintext)} plaintext files in the cache) ({timings['inference']:.1f} s)"
-        )
-        if not inference["detections"]:
-            print(
-                "            (a tiny model trained for a few epochs on a dozen photographs finds nothing at "
-                "confidence 0.25; that is expected, not a fault)"
-            )
-        print(f"outputs:    {edge / 'annotated.mp4'}, {edge / 'detections.jsonl'}, {sheet}, {grid}")
-        print(f"            models in {ROOT / 'models'}, logs in {logs}, this summary in {ROOT / 'summary.json'}")
-        print(f"time:       {', '.join(f'{k} {v:.1f} s' for k, v in timings.items())}")
-        return 0 if processed == expected * 8 and not plaintext else 1
+        for stage in STAGES:
+            stage(demo)
+        return summarize(demo)
     finally:
-        if os.environ.get("DEMO_KEEP") == "1":
-            log(
-                f"DEMO_KEEP=1: the api (http://127.0.0.1:{port}), ingestor and augmentor keep running on {ROOT}; "
-                f"stop them with: kill {' '.join(str(p.pid) for p in processes)}"
-            )
-        else:
-            for proc in processes:
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGTERM)
-            for proc in processes:
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-            log("stopped every process the demo started")
+        stop(demo)
 
 
 if __name__ == "__main__":

@@ -31,16 +31,28 @@ quiet() { grep -v -e DEPRECATED -e 'legacy builder' -e buildx -e '^ *$' -e Build
 
 # shellcheck disable=SC2086
 scripts/wheelhouse.sh $services
+# The light services share docker/service.Dockerfile: its port and command for each.
+declare -A light=([api]="8000 serve" [ingestor]="8081 run" [augmentor]="8082 run")
 for service in $services; do
   started=$SECONDS
-  args=(-f "services/$service/Dockerfile" --build-arg "BASE=$base")
   name="azaion/$service:$tag"
+  if [[ -n "${light[$service]:-}" ]]; then
+    read -r port command <<<"${light[$service]}"
+    dockerfile=docker/service.Dockerfile
+    args=(--build-arg "SERVICE=$service" --build-arg "PORT=$port" --build-arg "COMMAND=$command")
+  else
+    dockerfile="services/$service/Dockerfile"
+    args=()
+  fi
+  args+=(-f "$dockerfile" --build-arg "BASE=$base")
   if [[ "$service" == inference ]]; then
     args+=(--target cpu)
     name="azaion/inference:${TAG:-cpu}"
   fi
   # The context is only what this image needs (its wheels), not every wheelhouse in the tree.
-  if ! tar -c "wheelhouse/$service" docker "services/$service/Dockerfile" \
+  context=("wheelhouse/$service" docker)
+  [[ "$dockerfile" == docker/* ]] || context+=("$dockerfile")
+  if ! tar -c "${context[@]}" \
       | docker build -q "${args[@]}" -t "$name" - >"$log" 2>&1; then
     quiet "$log" >&2
     echo "images: building $name failed (above)" >&2

@@ -22,6 +22,8 @@ import cv2
 import pytest
 from photos import crops
 
+from azaion_shared.paths import DataRoot, variant_stem
+
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = "azaionsmoke"
 SERVICES = ["rabbitmq", "api", "ingestor", "augmentor"]
@@ -142,13 +144,15 @@ def test_compose_stack_ingests_and_augments(tmp_path):
         sh(*run, "publish", "created", "--role", "Validator", "/in/direct", env=compose_env, timeout=120)
 
         in_data = set(names[:2] + names[4:6])
-        expected_processed = {f"{n}{suffix}.jpg" for n in in_data for suffix in ["", *(f"_{k}" for k in range(1, 8))]}
+        expected_processed = {
+            f"{stem}.jpg" for n in in_data for stem in [n, *(variant_stem(n, k) for k in range(1, 8))]
+        }
         deadline = time.monotonic() + 240
         while True:
             data_images = {p.stem for p in (data / "data" / "images").glob("*.jpg")}
             seed_images = {p.stem for p in (data / "data-seed" / "images").glob("*.jpg")}
             processed = {p.name for p in (data / "data-processed" / "images").glob("*.jpg")}
-            markers = {p.stem for p in (data / "data-processed" / ".complete").glob("*.json")}
+            markers = set(DataRoot(data).processed.marker_names())
             if data_images == in_data and seed_images == set(names[2:4]) and markers == in_data:
                 break
             assert time.monotonic() < deadline, (
