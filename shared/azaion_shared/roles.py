@@ -3,17 +3,23 @@ to data/) and the edge (whether a device may publish an engine it built)."""
 
 from __future__ import annotations
 
-from enum import StrEnum
+from enum import Enum
 
 from azaion_shared.errors import ConfigError
 
 
-class Role(StrEnum):
+class Role(str, Enum):  # noqa: UP042 - not StrEnum: the edge image runs Python 3.10 (JetPack 6)
     ADMIN = "Admin"
     RESOURCE_UPLOADER = "ResourceUploader"
     OPERATOR = "Operator"
     VALIDATOR = "Validator"
     DEVICE = "Device"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
     @classmethod
     def parse(cls, value: str) -> Role:
