@@ -48,8 +48,7 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_main("api", lambda: _run(args))
+    return run_main("api", lambda: _run(build_parser().parse_args(argv)))
 
 
 def _run(args) -> int:

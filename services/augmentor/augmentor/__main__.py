@@ -91,8 +91,7 @@ def process_locally(settings, names: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_main("augmentor", lambda: _run(args))
+    return run_main("augmentor", lambda: _run(build_parser().parse_args(argv)))
 
 
 def _run(args) -> int:

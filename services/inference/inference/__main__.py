@@ -157,8 +157,7 @@ def device_report() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_main("inference", lambda: _run(args))
+    return run_main("inference", lambda: _run(build_parser().parse_args(argv)))
 
 
 def _run(args) -> int:

@@ -135,8 +135,7 @@ async def run_service(settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_main("ingestor", lambda: _run(args))
+    return run_main("ingestor", lambda: _run(build_parser().parse_args(argv)))
 
 
 def _run(args) -> int:

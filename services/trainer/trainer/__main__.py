@@ -78,8 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_main("trainer", lambda: _run(args))
+    return run_main("trainer", lambda: _run(build_parser().parse_args(argv)))
 
 
 def _run(args) -> int:
