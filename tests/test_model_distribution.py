@@ -78,7 +78,8 @@ def test_gives_up_with_a_clear_error(api):
 
 def _expire(c: ApiClient, api) -> None:
     issued = datetime.now(UTC) - timedelta(hours=2)
-    c._token = api.app.state.issuer.issue("trainer@x.io", "ResourceUploader", issued)
+    version = api.app.state.users.token_version("trainer@x.io")
+    c._token = api.app.state.issuer.issue("trainer@x.io", "ResourceUploader", version, issued)
 
 
 def test_expired_token_triggers_exactly_one_relogin(api):

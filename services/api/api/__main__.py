@@ -33,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, help=roles)
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     users.add_parser("list", help="list users and roles")
+    passwd = users.add_parser("passwd", help="set a new password (tokens issued before stop working at once)")
+    passwd.add_argument("email")
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    role = users.add_parser("role", help=f"change a user's role ({roles}; tokens issued before stop working)")
+    role.add_argument("email")
+    role.add_argument("role", help=roles)
     remove = users.add_parser("remove", help="remove a user (their tokens stop working at once)")
     remove.add_argument("email")
     return parser
@@ -62,6 +68,13 @@ def _run(args) -> int:
             role = parse_role(args.role)
             user = store.add(args.email, _read_password(args.password_stdin), role)
             print(f"added {user.email} ({user.role.value})")
+        elif args.users_command == "passwd":
+            store.set_password(args.email, _read_password(args.password_stdin))
+            print(f"new password for {args.email}; its earlier tokens no longer work")
+        elif args.users_command == "role":
+            new_role = parse_role(args.role)
+            store.set_role(args.email, new_role)
+            print(f"{args.email} is now {new_role.value}; its earlier tokens no longer work")
         elif args.users_command == "list":
             for user in store.list():
                 print(f"{user.email}\t{user.role.value}\t{user.created_at}")
@@ -79,6 +92,7 @@ def _run(args) -> int:
         host=getattr(args, "host", None) or settings.api.host,
         port=getattr(args, "port", None) or settings.api.port,
         log_config=None,
+        proxy_headers=False,  # X-Forwarded-For is believed only from AZAION_API__TRUSTED_PROXIES (api.app)
     )
     return 0
 

@@ -4,18 +4,22 @@ No `from __future__ import annotations` here: FastAPI resolves the dependencies
 of the endpoints defined inside create_app from their real annotations.
 """
 
+import json
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
-from fastapi.responses import FileResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from api.errors import ResourceError
+from api.errors import ResourceError, TokenError
 from api.resources import ResourceStore, TooLargeError, check_name
 from api.settings import ApiSettings
-from api.tokens import Claims, TokenError, TokenIssuer
+from api.throttle import Busy, HashGate, SlidingWindow
+from api.tokens import Claims, TokenIssuer
 from api.users import User, UserStore
 from azaion_shared.roles import UPLOAD_ROLES, Role
 
@@ -23,6 +27,15 @@ from azaion_shared.roles import UPLOAD_ROLES, Role
 class LoginRequest(BaseModel):
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
+
+    @field_validator("email", "password")
+    @classmethod
+    def _encodable(cls, value: str) -> str:
+        try:  # a lone UTF-16 surrogate is valid JSON but no text: refuse it here (422), not deep inside (500)
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must be valid Unicode text") from None
+        return value
 
 
 class LoginResponse(BaseModel):
@@ -43,14 +56,37 @@ def _unauthorized(detail: str) -> HTTPException:
 
 def create_app(settings: ApiSettings, users: UserStore | None = None) -> FastAPI:
     """Build the app from settings (nothing happens at import time)."""
+    options = settings.api
     users = users or UserStore(settings.db_file())
-    issuer = TokenIssuer(settings.jwt_secret(), timedelta(minutes=settings.api.token_minutes))
-    store = ResourceStore(settings.resources_folder(), settings.api.max_upload_mb * 1024 * 1024)
+    issuer = TokenIssuer(settings.jwt_secret(), timedelta(minutes=options.token_minutes))
+    store = ResourceStore(settings.resources_folder(), options.max_upload_mb * 1024 * 1024)
+    per_account = SlidingWindow(options.login_failures_per_account, options.login_window_seconds)
+    per_address = SlidingWindow(options.login_failures_per_address, options.login_window_seconds)
+    hashes = HashGate(options.concurrent_logins)
+    docs = settings.docs_enabled()
     app = FastAPI(
         title="Azaion API",
         version="0.1.0",
         description="JWT login and the store for the small parts of protected models.",
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
+
+    @app.exception_handler(RequestValidationError)
+    async def unprocessable(request: Request, exc: RequestValidationError) -> Response:
+        """422 with the problems; ASCII-escaped, since the input echoed back may not be text at all."""
+        body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True, default=str)
+        return Response(body, status.HTTP_422_UNPROCESSABLE_CONTENT, media_type="application/json")
+
+    def client_address(request: Request) -> str:
+        """The peer, or behind a trusted reverse proxy the last address before it in X-Forwarded-For."""
+        peer = request.client.host if request.client else "unknown"
+        if peer not in options.trusted_proxies:
+            return peer
+        hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+        outside = [h for h in hops if h not in options.trusted_proxies]
+        return outside[-1] if outside else peer
 
     def current_user(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> User:
         if creds is None or creds.scheme.lower() != "bearer":
@@ -62,6 +98,8 @@ def create_app(settings: ApiSettings, users: UserStore | None = None) -> FastAPI
         user = users.get(claims.email)
         if user is None:  # removed since the token was issued
             raise _unauthorized("user no longer exists")
+        if users.token_version(claims.email) != claims.version:
+            raise _unauthorized("token revoked: the password or role changed since it was issued; log in again")
         return user
 
     def resource_name(name: str) -> str:
@@ -76,11 +114,30 @@ def create_app(settings: ApiSettings, users: UserStore | None = None) -> FastAPI
         return {"status": "ok"}
 
     @app.post("/login", response_model=LoginResponse, tags=["auth"])
-    def login(body: LoginRequest) -> LoginResponse:
-        user = users.authenticate(body.email, body.password) if "@" in body.email else None
+    def login(body: LoginRequest, request: Request) -> LoginResponse:
+        account, address = body.email.strip().lower(), client_address(request)
+        wait = max(per_account.retry_after(account), per_address.retry_after(address))
+        if wait:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"too many failed logins; try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        try:
+            with hashes.slot():  # each argon2 check takes 64 MiB: a bounded number at once
+                user = users.authenticate(account, body.password) if "@" in account else None
+        except Busy:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                "busy checking other logins; retry shortly",
+                headers={"Retry-After": "1"},
+            ) from None
         if user is None:
+            per_account.add(account)
+            per_address.add(address)
             raise _unauthorized("wrong email or password")
-        return LoginResponse(token=issuer.issue(user.email, user.role.value))
+        per_account.clear(account)
+        return LoginResponse(token=issuer.issue(user.email, user.role.value, users.token_version(user.email)))
 
     @app.get("/resources/{name}", tags=["resources"], response_class=FileResponse)
     def get_resource(name: Annotated[str, Depends(resource_name)], user: Annotated[User, Depends(current_user)]):

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from api.errors import ResourceError, TooLargeError
+from api.users import private_folder
 from azaion_shared.atomic import atomic_writer
 
 MAX_NAME_LENGTH = 128
@@ -33,9 +34,9 @@ class ResourceStore:
     async def save(self, name: str, chunks: AsyncIterator[bytes]) -> int:
         """Stream a body to disk; over ``max_bytes`` it is refused and nothing is kept."""
         target = self.path(name)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_folder(self.folder)
         size = 0
-        with atomic_writer(target) as fh:
+        with atomic_writer(target, mode=0o600) as fh:  # model parts: for the api's eyes only
             async for chunk in chunks:
                 size += len(chunk)
                 if size > self.max_bytes:

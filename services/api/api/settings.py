@@ -10,6 +10,8 @@ from azaion_shared.errors import ConfigError
 from azaion_shared.settings import AzaionSettings, is_placeholder
 
 MIN_SECRET_LENGTH = 32
+#: A random 32-character secret has about 25 distinct characters; "aaaa…" or "abab…" have 1 or 2.
+MIN_DISTINCT_CHARACTERS = 10
 
 
 class ApiOptions(BaseModel):
@@ -22,6 +24,24 @@ class ApiOptions(BaseModel):
     db_path: Path | None = Field(None, description="SQLite file of users; default {root}/api/users.sqlite3.")
     resources_dir: Path | None = Field(None, description="Where resources are stored; default {root}/api/resources.")
     max_upload_mb: int = Field(64, ge=1, description="Largest accepted upload in MiB.")
+    login_failures_per_account: int = Field(
+        5, ge=1, description="Failed logins of one account within the window before it gets 429."
+    )
+    login_failures_per_address: int = Field(
+        20, ge=1, description="Failed logins from one client address within the window before it gets 429."
+    )
+    login_window_seconds: float = Field(300.0, gt=0, description="The sliding window of the login limits.")
+    concurrent_logins: int = Field(
+        4, ge=1, description="Password hashes at once (64 MiB each); beyond it a login gets 503 with Retry-After."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated JSON "
+        "list); from any other peer the header is ignored.",
+    )
+    docs: bool | None = Field(
+        None, description="Serve /docs, /redoc and /openapi.json; default: off in production, on otherwise."
+    )
 
     @field_validator("jwt_secret")
     @classmethod
@@ -30,10 +50,13 @@ class ApiOptions(BaseModel):
             return value
         if is_placeholder(value.get_secret_value()):
             raise ValueError("is a placeholder; set a real secret")
-        if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+        secret = value.get_secret_value()
+        generate = "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+        if len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters; {generate}")
+        if len(set(secret)) < MIN_DISTINCT_CHARACTERS:
             raise ValueError(
-                f"must be at least {MIN_SECRET_LENGTH} characters; generate one with "
-                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                f"is too weak: only {len(set(secret))} distinct characters (a repeated pattern); {generate}"
             )
         return value
 
@@ -48,6 +71,9 @@ class ApiSettings(AzaionSettings):
                 f"{MIN_SECRET_LENGTH} characters"
             )
         return self.api.jwt_secret.get_secret_value()
+
+    def docs_enabled(self) -> bool:
+        return self.api.docs if self.api.docs is not None else self.env != "production"
 
     def db_file(self) -> Path:
         return self.api.db_path or self.root / "api" / "users.sqlite3"

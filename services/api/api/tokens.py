@@ -17,6 +17,7 @@ ALGORITHM = "HS256"
 class Claims:
     email: str
     role: str
+    version: str  # the user's token version when issued: a password or role change makes a new one
 
 
 class TokenIssuer:
@@ -24,9 +25,9 @@ class TokenIssuer:
         self._secret = secret
         self.lifetime = lifetime
 
-    def issue(self, email: str, role: str, now: datetime | None = None) -> str:
+    def issue(self, email: str, role: str, version: str, now: datetime | None = None) -> str:
         now = now or datetime.now(UTC)
-        payload = {"sub": email, "role": role, "iss": ISSUER, "iat": now, "exp": now + self.lifetime}
+        payload = {"sub": email, "role": role, "ver": version, "iss": ISSUER, "iat": now, "exp": now + self.lifetime}
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> Claims:
@@ -36,10 +37,10 @@ class TokenIssuer:
                 self._secret,
                 algorithms=[ALGORITHM],
                 issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "role", "iss"]},
+                options={"require": ["exp", "iat", "sub", "role", "iss", "ver"]},
             )
         except jwt.ExpiredSignatureError:
             raise TokenError("token expired; log in again") from None
         except jwt.InvalidTokenError as exc:
             raise TokenError(f"invalid token: {exc}") from None
-        return Claims(email=str(payload["sub"]), role=str(payload["role"]))
+        return Claims(email=str(payload["sub"]), role=str(payload["role"]), version=str(payload["ver"]))

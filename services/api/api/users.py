@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -38,7 +40,8 @@ CREATE TABLE IF NOT EXISTS users (
     email TEXT PRIMARY KEY,
     password_hash TEXT NOT NULL,
     role TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    token_version TEXT NOT NULL DEFAULT ''
 )
 """
 
@@ -56,11 +59,17 @@ class UserStore:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(self.path.parent)
+            private_file(self.path)  # the database (and its -wal/-shm files) hold password hashes
             db = sqlite3.connect(self.path, timeout=30)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(users)")}
+            if "token_version" not in columns:  # a database of an earlier version: its tokens carry none
+                db.execute("ALTER TABLE users ADD COLUMN token_version TEXT NOT NULL DEFAULT ''")
             db.commit()
+            for suffix in ("-wal", "-shm"):
+                private_file(self.path.with_name(self.path.name + suffix), create=False)
             self._local.db = db
         return db
 
@@ -72,12 +81,36 @@ class UserStore:
         try:
             with self._db() as db:
                 db.execute(
-                    "INSERT INTO users (email, password_hash, role, created_at) VALUES (?, ?, ?, ?)",
-                    (email, self._hasher.hash(password), role.value, created),
+                    "INSERT INTO users (email, password_hash, role, created_at, token_version) VALUES (?, ?, ?, ?, ?)",
+                    (email, self._hasher.hash(password), role.value, created, _new_version()),
                 )
         except sqlite3.IntegrityError:
-            raise UserError(f"user {email} already exists (remove it first to change it)") from None
+            raise UserError(f"user {email} already exists (change it with `users passwd` or `users role`)") from None
         return User(email, role, created)
+
+    def set_password(self, email: str, password: str) -> None:
+        """A new password; every token issued before it stops working."""
+        email = _normal_email(email)
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise UserError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
+        self._update(email, "password_hash = ?", self._hasher.hash(password))
+
+    def set_role(self, email: str, role: Role) -> None:
+        """A new role; every token issued before it (carrying the old role) stops working."""
+        self._update(_normal_email(email), "role = ?", role.value)
+
+    def _update(self, email: str, assignment: str, value: str) -> None:
+        with self._db() as db:
+            changed = db.execute(
+                f"UPDATE users SET {assignment}, token_version = ? WHERE email = ?", (value, _new_version(), email)
+            ).rowcount
+        if changed == 0:
+            raise UserError(f"no user {email}")
+
+    def token_version(self, email: str) -> str | None:
+        """The version a token of this user must carry; None when there is no such user."""
+        row = self._db().execute("SELECT token_version FROM users WHERE email = ?", (_normal_email(email),)).fetchone()
+        return row[0] if row else None
 
     def remove(self, email: str) -> None:
         email = _normal_email(email)
@@ -111,6 +144,26 @@ class UserStore:
         except (VerificationError, InvalidHashError):
             return None
         return User(row[0], Role(row[2]), row[3]) if row else None
+
+
+def _new_version() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def private_folder(folder: Path) -> None:
+    """Create ``folder`` (and parents) as 0700, whatever the umask; a folder that exists is left as it is
+    (an operator's choice, such as a mounted volume)."""
+    if not folder.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
+
+
+def private_file(path: Path, create: bool = True) -> None:
+    """Make ``path`` 0600 (creating it empty when asked), whatever the umask."""
+    if create and not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    if path.exists():
+        os.chmod(path, 0o600)
 
 
 def _normal_email(email: str) -> str:

@@ -63,11 +63,12 @@ def test_upload_and_download(server):
 def test_auth_matrix(server):
     url = f"{server.url}/resources/azaion.onnx.small"
     secret = "test-secret-for-the-suite-only-0123456789abcdef"
+    version = server.users.token_version("admin@x.io")
     expired = TokenIssuer(secret, timedelta(minutes=5)).issue(
-        "admin@x.io", "Admin", datetime.now(UTC) - timedelta(hours=1)
+        "admin@x.io", "Admin", version, datetime.now(UTC) - timedelta(hours=1)
     )
     forged = TokenIssuer("another-secret-of-sufficient-length-0123456789", timedelta(minutes=5)).issue(
-        "admin@x.io", "Admin"
+        "admin@x.io", "Admin", version
     )
     good = token(server, "admin@x.io")
     tampered = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")

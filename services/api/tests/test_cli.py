@@ -44,7 +44,14 @@ def test_unknown_role_and_short_password(env, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize(
-    ("secret", "message"), [("changethis", "placeholder"), ("too-short", "at least 32"), (None, "is not set")]
+    ("secret", "message"),
+    [
+        ("changethis", "placeholder"),
+        ("too-short", "at least 32"),
+        (None, "is not set"),
+        ("a" * 48, "too weak"),
+        ("ab" * 24, "too weak"),
+    ],
 )
 def test_serve_refuses_bad_jwt_secret(env, monkeypatch, secret, message):
     if secret is None:
