@@ -143,9 +143,18 @@ class _Pipeline:
     def submit(self, buf: bytearray, n: int) -> None:
         self._full.put((buf, n))
 
+    def drain(self) -> None:
+        """Wait until every submitted buffer has been consumed (then stop the thread)."""
+        if self._thread.is_alive():
+            self._full.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._full.put(None)
-        self._thread.join()
+        if self._thread.is_alive():
+            self._full.put(None)
+            self._thread.join()
         if exc_type is None and self._error is not None:
             raise self._error
 
@@ -241,6 +250,12 @@ def _check_size(total: int, plaintext_size: int) -> None:
         )
 
 
+AUTH_FAILED = (
+    "encrypted model failed authentication: wrong model key, or the file was modified "
+    "(tampered, corrupted, or assembled from parts of different publications)"
+)
+
+
 def _verify_and_keys(view_at, total: int, key: bytes) -> tuple[bytes, int, bytes]:
     """Verify the tag over the whole container; returns (encryption key, plaintext size, IV)."""
     if total < HEADER_SIZE:
@@ -253,10 +268,7 @@ def _verify_and_keys(view_at, total: int, key: bytes) -> tuple[bytes, int, bytes
     for chunk in _chunks(view_at, 0, total - TAG_SIZE):
         mac.update(chunk)
     if not hmac.compare_digest(mac.digest(), bytes(view_at(total - TAG_SIZE, TAG_SIZE))):
-        raise DecryptionError(
-            "encrypted model failed authentication: wrong model key, or the file was modified "
-            "(tampered, corrupted, or assembled from parts of different publications)"
-        )
+        raise DecryptionError(AUTH_FAILED)
     return enc_key, plaintext_size, iv
 
 
@@ -285,35 +297,76 @@ def _decrypt_chunks(view_at, total: int, enc_key: bytes, iv: bytes, plaintext_si
         raise DecryptionError(f"decrypted {produced} bytes, the header says {plaintext_size}")
 
 
-def _file_view(fd: int):
-    """Reads at an offset into one reusable buffer; each view is valid until the next read."""
-    buf = bytearray(CHUNK)
+def _streaming_writer(fout, durable: bool):
+    """``fout.write``; when the file must be durable, each chunk's writeback is also started at once
+    (``POSIX_FADV_DONTNEED`` on Linux starts it without waiting), so the final fsync finds little left."""
+    if not durable or not hasattr(os, "posix_fadvise"):
+        return fout.write
+    position = 0
 
-    def view_at(offset: int, size: int) -> memoryview:
-        target = memoryview(buf)[:size] if size <= CHUNK else memoryview(bytearray(size))
-        return target[: os.preadv(fd, [target], offset)]
+    def write(block: memoryview) -> None:
+        nonlocal position
+        fout.write(block)
+        fout.flush()
+        os.posix_fadvise(fout.fileno(), position, len(block), os.POSIX_FADV_DONTNEED)
+        position += len(block)
 
-    return view_at
+    return write
 
 
 def decrypt_file(src: str | Path, dst: str | Path, key: bytes, *, durable: bool = True) -> int:
-    """Verify, then decrypt ``src`` to ``dst``; returns the plaintext size.
+    """Verify and decrypt ``src`` to ``dst`` in one pass; returns the plaintext size.
 
-    Nothing is written until the tag has been verified over the whole file. The
-    plaintext then goes to a temporary file in ``dst``'s folder (mode 0600) that is
-    renamed onto ``dst`` when complete. ``durable=False`` skips the fsyncs, for
-    plaintext that is a disposable cache of the encrypted file.
+    Each byte is read once: the same buffer is MAC'd and decrypted, so a file that changes while it is
+    read cannot yield plaintext other than what the tag covers. The plaintext goes to a private (0600)
+    temporary file in ``dst``'s folder and gets its name only after the tag has verified; on any
+    failure the temporary file is removed and nothing is left. ``durable=False`` skips the fsyncs,
+    for plaintext that is a disposable cache of the encrypted file.
     """
     src, dst = Path(src), Path(dst)
-    with open(src, "rb") as fin:
+    with open(src, "rb", buffering=0) as fin:
         total = os.fstat(fin.fileno()).st_size
         if total == 0:
             raise DecryptionError(f"{src} is empty, not an encrypted model")
-        view_at = _file_view(fin.fileno())
-        enc_key, plaintext_size, iv = _verify_and_keys(view_at, total, key)  # before any file is created
-        with atomic_writer(dst, sync=durable, mode=0o600) as fout, _Pipeline(fout.write, CHUNK + BLOCK) as pipeline:
-            for buf, n in _decrypt_chunks(view_at, total, enc_key, iv, plaintext_size, pipeline.buffer):
-                pipeline.submit(buf, n)
+        head = bytearray(HEADER_SIZE + IV_SIZE)
+        if _read_exactly(fin, memoryview(head)) < len(head):
+            raise DecryptionError(f"encrypted model too short: {total} bytes, the header alone is {HEADER_SIZE}")
+        salt, plaintext_size = read_header(bytes(head))
+        _check_size(total, plaintext_size)  # before any file is created
+        enc_key, mac_key = _derive(key, salt)
+        mac = hmac.new(mac_key, head, "sha256")
+        decryptor = Cipher(algorithms.AES(enc_key), modes.CBC(bytes(head[HEADER_SIZE:]))).decryptor()
+        produced = 0
+        remaining = total - len(head) - TAG_SIZE
+        # Three stages on three threads: read + decrypt here, the MAC over the same ciphertext buffer in
+        # one thread, the plaintext's writes in another. A ciphertext buffer goes back to its pool only
+        # after the MAC has consumed it, so each byte is read once and MAC'd as it was decrypted.
+        with (
+            atomic_writer(dst, sync=durable, mode=0o600) as fout,
+            _Pipeline(_streaming_writer(fout, durable), CHUNK + BLOCK, depth=4) as writes,
+            _Pipeline(mac.update, CHUNK, depth=4) as macs,
+        ):
+            while remaining:
+                inbuf = macs.buffer()
+                got = _read_exactly(fin, memoryview(inbuf)[: min(CHUNK, remaining)])
+                if not got:
+                    raise DecryptionError("encrypted model changed size while being read")
+                out = writes.buffer()
+                n = decryptor.update_into(memoryview(inbuf)[:got], out)
+                macs.submit(inbuf, got)
+                keep = min(n, plaintext_size - produced)  # drops the padding at the end
+                produced += keep
+                writes.submit(out, keep)
+                remaining -= got
+            decryptor.finalize()
+            macs.drain()
+            tag = bytearray(TAG_SIZE)
+            if _read_exactly(fin, memoryview(tag)) < TAG_SIZE or fin.read(1):
+                raise DecryptionError("encrypted model changed size while being read")
+            if not hmac.compare_digest(mac.digest(), bytes(tag)):
+                raise DecryptionError(AUTH_FAILED)
+            if produced != plaintext_size:
+                raise DecryptionError(f"decrypted {produced} bytes, the header says {plaintext_size}")
     return plaintext_size
 
 

@@ -70,7 +70,7 @@ REGIONS = {
 
 
 @pytest.mark.parametrize("region", list(REGIONS))
-def test_any_flipped_bit_is_refused_before_writing(region, tmp_path):
+def test_any_flipped_bit_is_refused_and_leaves_nothing(region, tmp_path):
     data = os.urandom(5000)
     blob = bytearray(encrypt_bytes(data, KEY))
     index = REGIONS[region] if REGIONS[region] is not None else len(blob) // 2
@@ -82,6 +82,60 @@ def test_any_flipped_bit_is_refused_before_writing(region, tmp_path):
     with pytest.raises(DecryptionError):
         decrypt_file(enc, tmp_path / "out", KEY)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.enc"]  # no plaintext, no temporary
+
+
+def test_a_file_changed_after_its_tag_is_checked_cannot_yield_other_plaintext(tmp_path, monkeypatch):
+    """An attacker rewrites the encrypted file at the exact moment its MAC is compared: whatever was
+    decrypted must be what the MAC covered (a second read of the file would decrypt the new bytes)."""
+    from azaion_shared import crypto
+
+    data = os.urandom(3 * crypto.CHUNK + 123)
+    enc = tmp_path / "m.enc"
+    enc.write_bytes(encrypt_bytes(data, KEY))
+    real = crypto.hmac.compare_digest
+
+    def rewrite_then_compare(a, b):
+        with open(enc, "r+b") as fh:  # flip a byte in every chunk of ciphertext
+            for offset in range(HEADER_SIZE + IV_SIZE + 100, enc.stat().st_size - TAG_SIZE, crypto.CHUNK):
+                fh.seek(offset)
+                byte = fh.read(1)
+                fh.seek(offset)
+                fh.write(bytes([byte[0] ^ 0xFF]))
+        return real(a, b)
+
+    monkeypatch.setattr(crypto.hmac, "compare_digest", rewrite_then_compare)
+    out = tmp_path / "out"
+    try:
+        decrypt_file(enc, out, KEY)
+    except DecryptionError:
+        assert not out.exists()
+    else:
+        assert out.read_bytes() == data
+
+
+def test_plaintext_is_private_and_named_only_after_the_tag_verifies(tmp_path, monkeypatch):
+    from azaion_shared import crypto
+
+    data = os.urandom(2 * crypto.CHUNK)
+    enc = tmp_path / "m.enc"
+    enc.write_bytes(encrypt_bytes(data, KEY))
+    seen = {}
+    real = crypto.hmac.compare_digest
+
+    def look_then_compare(a, b):
+        seen["names"] = sorted(p.name for p in tmp_path.iterdir())
+        seen["modes"] = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir() if p.name != "m.enc"}
+        return real(a, b)
+
+    monkeypatch.setattr(crypto.hmac, "compare_digest", look_then_compare)
+    old = os.umask(0o022)
+    try:
+        decrypt_file(enc, tmp_path / "out", KEY)
+    finally:
+        os.umask(old)
+    assert "out" not in seen["names"] and len(seen["names"]) == 2  # m.enc and one temporary file
+    assert set(seen["modes"].values()) == {0o600}
+    assert (tmp_path / "out").read_bytes() == data and (tmp_path / "out").stat().st_mode & 0o777 == 0o600
 
 
 def test_wrong_key_truncation_and_garbage(tmp_path):
