@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from azaion_shared.errors import ConfigError
@@ -75,6 +75,7 @@ class AzaionSettings(BaseSettings):
         validate_default=True,
         # An empty variable means "not set" (the default): .env.example leaves optional ones empty.
         env_ignore_empty=True,
+        protected_namespaces=(),  # model_key is ours, not pydantic's "model_" namespace
     )
 
     env: Environment = Field("production", description="development relaxes the placeholder-secret check.")
@@ -115,6 +116,46 @@ def _secret_fields(model: BaseModel, prefix: str):
             yield env_name, value.get_secret_value()
         elif isinstance(value, BaseModel):
             yield from _secret_fields(value, env_name + NESTED_DELIMITER)
+
+
+class ModelKeyFields(BaseModel):
+    """The model key, for the services that encrypt or decrypt models (trainer, inference): mix it into
+    their settings. Malformed or placeholder keys are refused when the settings are built."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_key: SecretStr | None = Field(
+        None, description="The model key: base64 of 32 bytes (`python -m azaion_shared keygen`)."
+    )
+    model_key_file: Path | None = Field(
+        None, description="A file holding the model key, instead of AZAION_MODEL_KEY (Docker secrets)."
+    )
+
+    @field_validator("model_key")
+    @classmethod
+    def _well_formed(cls, value: SecretStr | None) -> SecretStr | None:
+        from azaion_shared.crypto import parse_key
+
+        if value is not None and not is_placeholder(value.get_secret_value()):
+            try:
+                parse_key(value.get_secret_value(), origin="the key")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    def key_configured(self) -> bool:
+        return self.model_key is not None or self.model_key_file is not None
+
+    def key(self) -> bytes:
+        """The key's 32 bytes; a ConfigError naming the variable when it is missing or unreadable."""
+        from azaion_shared.crypto import KEY_ENV, KEY_FILE_ENV, load_key
+
+        environ = {}
+        if self.model_key is not None:
+            environ[KEY_ENV] = self.model_key.get_secret_value()
+        if self.model_key_file is not None:
+            environ[KEY_FILE_ENV] = str(self.model_key_file)
+        return load_key(environ)
 
 
 S = TypeVar("S", bound=BaseSettings)

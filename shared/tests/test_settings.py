@@ -93,3 +93,36 @@ def test_empty_variables_mean_the_default(monkeypatch):
     monkeypatch.setenv("AZAION_RABBIT__STREAM_PORT", "")
     settings = load_settings(ServiceSettings)
     assert settings.root == Path("/azaion") and settings.rabbit.stream_port == 5552
+
+
+def test_model_key_is_a_setting_checked_when_settings_are_built(tmp_path, monkeypatch):
+    from azaion_shared.crypto import generate_key
+    from azaion_shared.errors import ConfigError
+    from azaion_shared.settings import AzaionSettings, ModelKeyFields, load_settings
+
+    class WithKey(AzaionSettings, ModelKeyFields):
+        pass
+
+    monkeypatch.setenv("AZAION_ENV", "development")
+    monkeypatch.setenv("AZAION_MODEL_KEY", "bm90LWEta2V5")  # base64, but of 9 bytes
+    with pytest.raises(ConfigError, match=r"AZAION_MODEL_KEY: .*32 bytes"):
+        load_settings(WithKey)
+    monkeypatch.setenv("AZAION_MODEL_KEY", "not base64 at all!")
+    with pytest.raises(ConfigError, match=r"AZAION_MODEL_KEY: .*not valid base64"):
+        load_settings(WithKey)
+    monkeypatch.delenv("AZAION_MODEL_KEY")
+    settings = load_settings(WithKey)
+    assert not settings.key_configured()
+    with pytest.raises(ConfigError, match=r"AZAION_MODEL_KEY.*AZAION_MODEL_KEY_FILE"):
+        settings.key()
+    key_file = tmp_path / "model.key"
+    key = generate_key()
+    key_file.write_text(key + "\n")
+    monkeypatch.setenv("AZAION_MODEL_KEY_FILE", str(key_file))
+    import base64
+
+    assert load_settings(WithKey).key() == base64.b64decode(key)
+    monkeypatch.setenv("AZAION_ENV", "production")
+    monkeypatch.setenv("AZAION_MODEL_KEY", "changethis")
+    with pytest.raises(ConfigError, match="placeholder secret in AZAION_MODEL_KEY"):
+        load_settings(WithKey)

@@ -64,7 +64,6 @@ def _options(settings, args):
 
 
 def _model_and_backend(settings, args):
-    from azaion_shared.crypto import key_configured, load_key
     from inference.acquire import load_file
     from inference.runtime import acquire_backend, open_backend
 
@@ -72,14 +71,14 @@ def _model_and_backend(settings, args):
     if args.model:
         # A plain model file needs no key and an encrypted one says so; a key that is set but
         # unreadable is an error, never silently ignored.
-        key = load_key() if key_configured() else None
+        key = settings.key() if settings.key_configured() else None
         model = load_file(args.model, key)
         return model, open_backend(model, options)
     from azaion_shared.cdn import storage_from_settings
     from inference.acquire import Acquirer
     from inference.device import detect
 
-    key = load_key()
+    key = settings.key()
     device = detect()
     log.info("device: %s", device.detail)
     cdn = storage_from_settings(settings.cdn, Path(settings.root))

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from azaion_shared.api_client import ApiClientSettings
 from azaion_shared.cdn import CdnSettings
 from azaion_shared.model_formats import ONNX, RKNN
-from azaion_shared.settings import AzaionSettings
+from azaion_shared.settings import AzaionSettings, ModelKeyFields
 
 BackendName = Literal["auto", "onnxruntime", "tensorrt", "rknn"]
 
@@ -37,7 +37,7 @@ class InferenceOptions(BaseModel):
         return self.cache_dir or root / "edge-cache"
 
 
-class InferenceSettings(AzaionSettings):
+class InferenceSettings(AzaionSettings, ModelKeyFields):
     inference: InferenceOptions = Field(default_factory=InferenceOptions)
     api_client: ApiClientSettings = Field(default_factory=ApiClientSettings)
     cdn: CdnSettings = Field(default_factory=CdnSettings)

@@ -191,14 +191,13 @@ class Pipeline:
 
     def publish(self, run: str | None = None, fmt: str = "onnx"):
         from azaion_shared.cdn import storage_from_settings
-        from azaion_shared.crypto import load_key
         from azaion_shared.distribution import publish_resource
 
         model = self.artifact(fmt)
         sidecar = model.with_name(model.name + ".json")
         resource = json.loads(sidecar.read_text()).get("resource") if sidecar.exists() else None
         resource = resource or (self.options.resource_name if fmt == "onnx" else model.name)
-        key = load_key()
+        key = self.settings.key()
         cdn = storage_from_settings(self.settings.cdn, self.root.root)
         with self.settings.api_client.client(progress=True) as api:
             published = publish_resource(model, resource, key, api, cdn)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 from azaion_shared.api_client import ApiClientSettings
 from azaion_shared.cdn import CdnSettings
 from azaion_shared.model_formats import ONNX
-from azaion_shared.settings import AzaionSettings
+from azaion_shared.settings import AzaionSettings, ModelKeyFields
 
 #: Production defaults (DESIGN.md, "Configuration").
 PRODUCTION = {"model": "yolo11m.yaml", "epochs": 120, "batch": 11, "imgsz": 1280, "export_imgsz": 1280}
@@ -64,7 +64,7 @@ class TrainerOptions(BaseModel):
         return {key: getattr(self, key) if getattr(self, key) is not None else base[key] for key in base}
 
 
-class TrainerSettings(AzaionSettings):
+class TrainerSettings(AzaionSettings, ModelKeyFields):
     trainer: TrainerOptions = Field(default_factory=TrainerOptions)
     api_client: ApiClientSettings = Field(default_factory=ApiClientSettings)
     cdn: CdnSettings = Field(default_factory=CdnSettings)
