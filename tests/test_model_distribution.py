@@ -213,3 +213,20 @@ def test_client_settings(api):
     settings = ApiClientSettings(url=api.url, email="edge@x.io", password=SecretStr(PASSWORD), attempts=2)
     with settings.client() as c:
         assert c.login()
+
+
+def test_downloads_stream_with_a_size_cap(api, tmp_path):
+    tmp_path = tmp_path / "downloads"
+    tmp_path.mkdir()
+    with client(api.url) as c:
+        c.upload("big.small", b"\x07" * 10_000)
+    capped = ApiClient(api.url, "edge@x.io", PASSWORD, retry=FAST, timeout=5, max_download_bytes=4096)
+    with capped as c:
+        with pytest.raises(ApiError, match="over the limit of 4096 bytes"):
+            c.download("big.small")
+        with pytest.raises(ApiError, match="limit of 4096 bytes"):
+            c.download("big.small", tmp_path / "out.bin")
+        assert list(tmp_path.iterdir()) == []  # nothing written, no temporary left
+    with client(api.url, email="edge@x.io") as c:
+        assert c.download("big.small", tmp_path / "out.bin") == tmp_path / "out.bin"
+    assert (tmp_path / "out.bin").read_bytes() == b"\x07" * 10_000

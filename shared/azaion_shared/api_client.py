@@ -19,14 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
-from azaion_shared.atomic import atomic_write_bytes
+from azaion_shared.atomic import atomic_writer
 from azaion_shared.errors import ApiAuthError, ApiError, ApiNotFoundError
 
 log = logging.getLogger(__name__)
 
 PROGRESS_MIN_BYTES = 1024 * 1024
+#: The api refuses uploads over 64 MiB by default; a client accepts no more than that.
+DEFAULT_MAX_DOWNLOAD = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,10 @@ class ApiClient:
         retry: RetryPolicy = RetryPolicy(),
         progress: bool = False,
         transport: httpx.BaseTransport | None = None,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD,
     ):
         self._email = email
+        self.max_download_bytes = max_download_bytes
         self._password = password
         self._retry = retry
         self._progress = progress
@@ -122,7 +126,8 @@ class ApiClient:
 
     # --- resources ------------------------------------------------------------------------
     def download(self, name: str, dest: str | Path | None = None) -> bytes | Path:
-        """The resource's bytes, or written atomically to ``dest`` (then ``dest`` is returned)."""
+        """The resource's bytes, or streamed to ``dest`` (written atomically; then ``dest`` is returned).
+        A body over ``max_download_bytes`` is refused with an ApiError, never held or written whole."""
 
         def attempt(token: str) -> httpx.Response:
             request = self._http.build_request("GET", f"/resources/{name}", headers=_auth(token))
@@ -132,15 +137,19 @@ class ApiClient:
                 response.close()
                 return response
             try:
-                body = self._read_body(response, name)
+                if dest is None:
+                    body = bytearray()
+                    self._read_body(response, name, body.extend)
+                else:
+                    with atomic_writer(dest) as fh:
+                        self._read_body(response, name, fh.write)
+                    body = b""
             finally:
                 response.close()
-            return httpx.Response(200, content=body, request=request)  # read in chunks, with progress
+            return httpx.Response(200, content=bytes(body), request=request)  # read in chunks, with progress
 
         response = self._authorized(f"download of {name}", attempt)
-        if dest is None:
-            return response.content
-        return atomic_write_bytes(dest, response.content)
+        return response.content if dest is None else Path(dest)
 
     def upload(self, name: str, data: bytes | str | Path) -> None:
         """Store a resource (bytes, or the contents of a file) under ``name``."""
@@ -152,9 +161,12 @@ class ApiClient:
             lambda token: self._http.put(f"/resources/{name}", content=data, headers={**headers, **_auth(token)}),
         )
 
-    def _read_body(self, response: httpx.Response, name: str) -> bytes:
+    def _read_body(self, response: httpx.Response, name: str, write: Callable[[bytes], object]) -> None:
         total = int(response.headers.get("content-length", 0) or 0)
-        chunks = []
+        limit = self.max_download_bytes
+        if total > limit:
+            raise ApiError(f"download of {name}: {total} bytes announced, over the limit of {limit} bytes")
+        received = 0
         bar = None
         if self._progress and total >= PROGRESS_MIN_BYTES:
             from tqdm import tqdm
@@ -162,13 +174,15 @@ class ApiClient:
             bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"download {name}", leave=False)
         try:
             for chunk in response.iter_bytes(1024 * 1024):
-                chunks.append(chunk)
+                received += len(chunk)
+                if received > limit:
+                    raise ApiError(f"download of {name}: more than the limit of {limit} bytes; refused")
+                write(chunk)
                 if bar is not None:
                     bar.update(len(chunk))
         finally:
             if bar is not None:
                 bar.close()
-        return b"".join(chunks)
 
     # --- the retry and re-login loop ------------------------------------------------------------
     def _authorized(self, what: str, attempt: Callable[[str], httpx.Response]) -> httpx.Response:
@@ -232,6 +246,7 @@ class ApiClientSettings(BaseModel):
     password: SecretStr = SecretStr("")
     timeout: float = 30.0
     attempts: int = 5
+    max_download_mb: int = Field(64, ge=1, description="Largest resource the client accepts, in MiB.")
 
     def client(self, progress: bool = False) -> ApiClient:
         if not self.email:
@@ -245,4 +260,5 @@ class ApiClientSettings(BaseModel):
             timeout=self.timeout,
             retry=RetryPolicy(attempts=self.attempts),
             progress=progress,
+            max_download_bytes=self.max_download_mb * 1024 * 1024,
         )
