@@ -23,13 +23,21 @@ def free_port() -> int:
 class UvicornThread:
     """A real uvicorn server in a thread, on a free loopback port."""
 
-    def __init__(self, app):
+    def __init__(self, app, ssl_certfile: str | None = None, ssl_keyfile: str | None = None):
         import uvicorn
 
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if ssl_certfile else 'http'}://127.0.0.1:{self.port}"
         # As `python -m api serve` runs it: the app, not uvicorn, decides whose X-Forwarded-For to believe.
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", proxy_headers=False)
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            proxy_headers=False,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

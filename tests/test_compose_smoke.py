@@ -14,7 +14,9 @@ import os
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -88,6 +90,9 @@ def test_compose_stack_ingests_and_augments(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     os.chown(data, UID, UID)
+    certs = tmp_path / "certs"  # the README's way: a private CA, the api's key readable by the image's user
+    sh(sys.executable, "-m", "azaion_shared", "tls", "--out", str(certs), "--owner", str(UID))
+    certs.chmod(0o755)
     ports = {"RABBITMQ_STREAM_PORT": free_port(), "RABBITMQ_AMQP_PORT": free_port(), "API_PORT": free_port()}
     envfile = env_file(tmp_path / "smoke.env")
     compose_env = (
@@ -96,6 +101,7 @@ def test_compose_stack_ingests_and_augments(tmp_path):
         | {
             "AZAION_ENV_FILE": str(envfile),
             "AZAION_DATA": str(data),
+            "AZAION_CERTS_DIR": str(certs),
             "RABBITMQ_IMAGE": "azaion/rabbitmq:local",
             "API_IMAGE": "azaion/api:smoke",
             "INGESTOR_IMAGE": "azaion/ingestor:smoke",
@@ -166,7 +172,8 @@ def test_compose_stack_ingests_and_augments(tmp_path):
         assert not list((data / "data-rejected").glob("*")) if (data / "data-rejected").exists() else True
         import httpx
 
-        assert httpx.get(f"http://127.0.0.1:{ports['API_PORT']}/healthz", timeout=10).status_code == 200
+        ca = ssl.create_default_context(cafile=str(certs / "ca.crt"))  # HTTPS, verified against the site CA
+        assert httpx.get(f"https://127.0.0.1:{ports['API_PORT']}/healthz", timeout=10, verify=ca).status_code == 200
         t = lap("publish, ingest, augment", t)
     finally:
         sh(*compose, "down", "-v", "--remove-orphans", env=compose_env, check=False, timeout=300)

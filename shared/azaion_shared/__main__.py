@@ -12,7 +12,7 @@ from azaion_shared.cli import run_main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m azaion_shared",
-        description="Model key and encrypted-model tools. The key is read from AZAION_MODEL_KEY "
+        description="Model key, encrypted-model and TLS tools. The key is read from AZAION_MODEL_KEY "
         "(base64 of 32 bytes) or from the file named by AZAION_MODEL_KEY_FILE.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -30,6 +30,23 @@ def main(argv: list[str] | None = None) -> int:
     join.add_argument("small", type=Path)
     join.add_argument("big", type=Path)
     join.add_argument("out", type=Path)
+    tls = sub.add_parser(
+        "tls",
+        help="make a private CA and server certificates for a site without one (ca.crt goes to every client)",
+        description="Writes OUT/ca.crt and ca.key (kept and reused when present) and OUT/NAME.crt and NAME.key "
+        "for each server. Default servers: api (api, localhost, 127.0.0.1) and minio (minio, localhost, 127.0.0.1); "
+        "add the names and addresses clients use with --host.",
+    )
+    tls.add_argument("--out", type=Path, default=Path("certs"), help="the folder (default: certs)")
+    tls.add_argument(
+        "--server",
+        action="append",
+        metavar="NAME=HOST[,HOST...]",
+        help="a server and the DNS names or IP addresses it is reached by (replaces the defaults)",
+    )
+    tls.add_argument("--host", action="append", default=[], help="one more name or address for every server")
+    tls.add_argument("--days", type=int, default=825, help="validity in days (default 825)")
+    tls.add_argument("--owner", type=int, help="chown the server keys to this uid (the images run as 10001)")
     args = parser.parse_args(argv)
 
     return run_main("azaion_shared", lambda: _run(args))
@@ -38,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args) -> None:
     from azaion_shared import crypto
     from azaion_shared import split as parts
+
+    if args.command == "tls":
+        _tls(args)
+        return
 
     if args.command == "keygen":
         key = crypto.generate_key()
@@ -62,6 +83,29 @@ def _run(args) -> None:
     elif args.command == "join":
         parts.join_files(args.small.read_bytes(), args.big, args.out)
         print(f"joined -> {args.out}")
+
+
+def _tls(args) -> None:
+    import os
+
+    from azaion_shared.errors import ConfigError
+    from azaion_shared.tls import make_site_certificates
+
+    servers = {"api": ["api", "localhost", "127.0.0.1"], "minio": ["minio", "localhost", "127.0.0.1"]}
+    if args.server:
+        servers = {}
+        for item in args.server:
+            name, _, hosts = item.partition("=")
+            if not name or not hosts:
+                raise ConfigError(f"--server {item!r}: expected NAME=HOST[,HOST...], for example api=api,10.0.0.5")
+            servers[name] = [h.strip() for h in hosts.split(",") if h.strip()]
+    for hosts in servers.values():
+        hosts.extend(h for h in args.host if h not in hosts)
+    for issued in make_site_certificates(args.out, servers, args.days):
+        if args.owner is not None:
+            os.chown(issued.key, args.owner, -1)
+        print(f"{issued.name}: {issued.cert} and {issued.key} for {', '.join(servers[issued.name])}")
+    print(f"CA: {args.out / 'ca.crt'} (give it to every client; keep {args.out / 'ca.key'} safe and offline)")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from azaion_shared.atomic import atomic_writer
 from azaion_shared.errors import ApiAuthError, ApiError, ApiNotFoundError
+from azaion_shared.tls import check_url, client_context
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +61,14 @@ class ApiClient:
         progress: bool = False,
         transport: httpx.BaseTransport | None = None,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD,
+        verify: ssl.SSLContext | bool = True,
     ):
         self._email = email
         self.max_download_bytes = max_download_bytes
         self._password = password
         self._retry = retry
         self._progress = progress
-        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport, verify=verify)
         self._token: str | None = None
         self._login_lock = threading.Lock()
         self.logins = 0  # how many times this client logged in (visible for tests and metrics)
@@ -247,12 +250,21 @@ class ApiClientSettings(BaseModel):
     timeout: float = 30.0
     attempts: int = 5
     max_download_mb: int = Field(64, ge=1, description="Largest resource the client accepts, in MiB.")
+    ca_bundle: Path | None = Field(
+        None, description="PEM file of the CA that signed the api's certificate (the site CA's ca.crt)."
+    )
+    allow_insecure_http: bool = Field(
+        False, description="Allow a plain http:// url to a host other than loopback (a trusted network only)."
+    )
 
     def client(self, progress: bool = False) -> ApiClient:
         if not self.email:
             from azaion_shared.errors import ConfigError
 
             raise ConfigError("AZAION_API_CLIENT__EMAIL is not set: the api service needs a user to log in as")
+        check_url(
+            self.url, "AZAION_API_CLIENT__URL", self.allow_insecure_http, "AZAION_API_CLIENT__ALLOW_INSECURE_HTTP"
+        )
         return ApiClient(
             self.url,
             self.email,
@@ -261,4 +273,5 @@ class ApiClientSettings(BaseModel):
             retry=RetryPolicy(attempts=self.attempts),
             progress=progress,
             max_download_bytes=self.max_download_mb * 1024 * 1024,
+            verify=client_context(self.ca_bundle),
         )

@@ -16,10 +16,11 @@ import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 from azaion_shared.atomic import atomic_move, atomic_write_text, atomic_writer, fsync_dir
-from azaion_shared.errors import ChecksumMismatchError, StorageError
+from azaion_shared.errors import ChecksumMismatchError, ConfigError, StorageError
+from azaion_shared.tls import check_url
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class S3Storage(Storage):
         multipart_mb: int = 16,
         attempts: int = 5,
         client=None,
+        ca_bundle: Path | None = None,
     ):
         import boto3
         from boto3.s3.transfer import TransferConfig
@@ -128,6 +130,7 @@ class S3Storage(Storage):
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
             region_name=region,
+            verify=str(ca_bundle) if ca_bundle else None,  # None: the system's CAs
             config=Config(retries={"max_attempts": attempts, "mode": "standard"}, signature_version="s3v4"),
         )
         self._transfer = TransferConfig(
@@ -242,15 +245,31 @@ class CdnSettings(BaseModel):
     secret_key: SecretStr | None = None
     region: str = "us-east-1"
     local_dir: Path | None = None
+    ca_bundle: Path | None = Field(
+        None, description="PEM file of the CA that signed the S3 endpoint's certificate (the site CA's ca.crt)."
+    )
+    allow_insecure_http: bool = Field(
+        False, description="Allow a plain http:// endpoint_url to a host other than loopback (trusted network only)."
+    )
 
 
 def storage_from_settings(settings: CdnSettings, root: Path) -> Storage:
     if settings.bucket:
+        if settings.endpoint_url:
+            check_url(
+                settings.endpoint_url,
+                "AZAION_CDN__ENDPOINT_URL",
+                settings.allow_insecure_http,
+                "AZAION_CDN__ALLOW_INSECURE_HTTP",
+            )
+        if settings.ca_bundle is not None and not settings.ca_bundle.is_file():
+            raise ConfigError(f"AZAION_CDN__CA_BUNDLE={settings.ca_bundle} does not exist")
         return S3Storage(
             settings.bucket,
             endpoint_url=settings.endpoint_url,
             access_key=settings.access_key,
             secret_key=settings.secret_key.get_secret_value() if settings.secret_key else None,
             region=settings.region,
+            ca_bundle=settings.ca_bundle,
         )
     return LocalStorage(settings.local_dir or root / "cdn")

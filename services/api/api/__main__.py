@@ -87,8 +87,11 @@ def _run(args) -> int:
     from api.app import create_app
 
     app = create_app(settings)
+    tls = settings.tls_files()
     uvicorn.run(
         app,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
         host=getattr(args, "host", None) or settings.api.host,
         port=getattr(args, "port", None) or settings.api.port,
         log_config=None,

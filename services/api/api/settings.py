@@ -39,6 +39,10 @@ class ApiOptions(BaseModel):
         description="Addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated JSON "
         "list); from any other peer the header is ignored.",
     )
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate to serve HTTPS with (with tls_key); `python -m azaion_shared tls` makes one."
+    )
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
     docs: bool | None = Field(
         None, description="Serve /docs, /redoc and /openapi.json; default: off in production, on otherwise."
     )
@@ -71,6 +75,21 @@ class ApiSettings(AzaionSettings):
                 f"{MIN_SECRET_LENGTH} characters"
             )
         return self.api.jwt_secret.get_secret_value()
+
+    def tls_files(self) -> tuple[str, str] | None:
+        """(certificate, key) to serve HTTPS with, checked; None for plain HTTP."""
+        cert, key = self.api.tls_cert, self.api.tls_key
+        if cert is None and key is None:
+            return None
+        if cert is None or key is None:
+            raise ConfigError("set both AZAION_API__TLS_CERT and AZAION_API__TLS_KEY to serve HTTPS, or neither")
+        for variable, path in (("AZAION_API__TLS_CERT", cert), ("AZAION_API__TLS_KEY", key)):
+            if not path.is_file():
+                raise ConfigError(
+                    f"{variable}={path} does not exist or is not readable here; make the site's certificates "
+                    "with `python -m azaion_shared tls --out certs`"
+                )
+        return str(cert), str(key)
 
     def docs_enabled(self) -> bool:
         return self.api.docs if self.api.docs is not None else self.env != "production"
