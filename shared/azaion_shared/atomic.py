@@ -86,6 +86,7 @@ def atomic_write_bytes(
     *,
     sync_dir: bool = True,
     xattrs: dict[str, bytes] | None = None,
+    mode: int = 0o666,
 ) -> Path:
     """Write ``data`` (bytes or an iterable of chunks) to ``path`` atomically and durably.
 
@@ -95,7 +96,7 @@ def atomic_write_bytes(
     """
     path = Path(path)
     try:
-        with atomic_writer(path, sync_dir=sync_dir) as fh:
+        with atomic_writer(path, sync_dir=sync_dir, mode=mode) as fh:
             if isinstance(data, (bytes, bytearray, memoryview)):
                 fh.write(data)
             else:
@@ -112,6 +113,25 @@ def atomic_write_text(
     path: str | Path, text: str, *, sync_dir: bool = True, xattrs: dict[str, bytes] | None = None
 ) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"), sync_dir=sync_dir, xattrs=xattrs)
+
+
+def private_folder(folder: str | Path, *, enforce: bool = False) -> Path:
+    """Create ``folder`` (and parents) as 0700 whatever the umask. An existing folder is made 0700 only with
+    ``enforce`` (a folder that belongs to the service, such as the edge cache), else left as an operator made it."""
+    folder = Path(folder)
+    if enforce or not folder.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
+    return folder
+
+
+def private_file(path: str | Path, create: bool = True) -> None:
+    """Make ``path`` 0600 (creating it empty when asked), whatever the umask."""
+    path = Path(path)
+    if create and not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    if path.exists():
+        os.chmod(path, 0o600)
 
 
 def atomic_move(src: str | Path, dst: str | Path, *, sync_dirs: bool = True) -> None:

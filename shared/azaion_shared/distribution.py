@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from azaion_shared.api_client import ApiClient
+from azaion_shared.atomic import private_file, private_folder
 from azaion_shared.cdn import Storage
 from azaion_shared.crypto import HEADER_SIZE, decrypt_bytes, encrypt_file, read_header
 from azaion_shared.errors import DecryptionError, StorageError
@@ -70,8 +71,7 @@ def _cache_path(cache_dir: Path, name: str, small: bytes) -> Path:
 
 def fetch_resource(name: str, key: bytes, api: ApiClient, cdn: Storage, cache_dir: str | Path) -> bytes:
     """The verified, decrypted resource, in memory (nothing plaintext is written to disk)."""
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = private_folder(cache_dir, enforce=True)  # encrypted parts, but nobody else's business
     small = api.download(small_name(name))
     cached = _cache_path(cache_dir, name, small)
     if cached.exists():
@@ -92,6 +92,7 @@ def fetch_resource(name: str, key: bytes, api: ApiClient, cdn: Storage, cache_di
 
 def _download_big(cdn: Storage, name: str, cached: Path, cache_dir: Path) -> None:
     cdn.download(big_name(name), cached)
+    private_file(cached, create=False)
     _drop_other_publications(cache_dir, name, keep=cached)
 
 

@@ -7,8 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from api.errors import ResourceError, TooLargeError
-from api.users import private_folder
-from azaion_shared.atomic import atomic_writer
+from azaion_shared.atomic import atomic_writer, private_folder
 
 MAX_NAME_LENGTH = 128
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import sqlite3
 import threading
@@ -14,6 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from api.errors import UserError
+from azaion_shared.atomic import private_file, private_folder
 from azaion_shared.roles import Role
 
 
@@ -148,22 +148,6 @@ class UserStore:
 
 def _new_version() -> str:
     return secrets.token_urlsafe(12)
-
-
-def private_folder(folder: Path) -> None:
-    """Create ``folder`` (and parents) as 0700, whatever the umask; a folder that exists is left as it is
-    (an operator's choice, such as a mounted volume)."""
-    if not folder.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        os.chmod(folder, 0o700)
-
-
-def private_file(path: Path, create: bool = True) -> None:
-    """Make ``path`` 0600 (creating it empty when asked), whatever the umask."""
-    if create and not path.exists():
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    if path.exists():
-        os.chmod(path, 0o600)
 
 
 def _normal_email(email: str) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from azaion_shared.api_client import ApiClient
-from azaion_shared.atomic import atomic_write_bytes
+from azaion_shared.atomic import atomic_write_bytes, private_folder
 from azaion_shared.cdn import Storage
 from azaion_shared.crypto import MAGIC, decrypt_bytes, encrypt_bytes
 from azaion_shared.distribution import fetch_resource, publish_encrypted
@@ -129,7 +129,7 @@ class Acquirer:
         engine = self.builder(onnx.payload)
         encrypted = encrypt_bytes(engine, self.key)
         local = self.local_engine_path(name)
-        atomic_write_bytes(local, encrypted)
+        atomic_write_bytes(private_folder(self.cache_dir, enforce=True) / local.name, encrypted, mode=0o600)
         log.info("engine cached encrypted in %s", local)
         if self.options.publish_engines:
             self._publish(name, local)

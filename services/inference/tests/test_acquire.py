@@ -95,6 +95,24 @@ def test_a_device_role_keeps_its_engine_local_and_reuses_it(world, monkeypatch):
     assert second.origin == "local cache" and second.payload == first.payload
 
 
+def test_the_edge_cache_is_private_whatever_the_umask(world, monkeypatch):
+    import os
+    import stat
+
+    install(monkeypatch)
+    world.publish(world.onnx, "azaion.onnx")
+    old = os.umask(0o022)
+    try:
+        acquire_backend(world.acquirer("edge@x.io"), GPU, InferenceOptions())  # fetches ONNX, builds an engine
+    finally:
+        os.umask(old)
+    cache = world.tmp / "cache"
+    files = list(cache.iterdir())
+    assert {p.name.split(".")[-1] for p in files} >= {"big", "local"}  # the ONNX's big part, the engine built here
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o600}
+
+
 def test_a_published_engine_for_another_tensorrt_is_rebuilt_here(world, monkeypatch, tmp_path):
     install(monkeypatch)
     world.publish(world.onnx, "azaion.onnx")
