@@ -15,10 +15,10 @@ from fastapi.responses import FileResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_validator
 
-from api.errors import ResourceError, TokenError
+from api.errors import Busy, ResourceError, TokenError
 from api.resources import ResourceStore, TooLargeError, check_name
 from api.settings import ApiSettings
-from api.throttle import Busy, HashGate, SlidingWindow
+from api.throttle import HashGate, SlidingWindow
 from api.tokens import Claims, TokenIssuer
 from api.users import User, UserStore
 from azaion_shared.roles import UPLOAD_ROLES, Role

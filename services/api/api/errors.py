@@ -4,7 +4,8 @@ ApiServiceError
 ├── UserError       a user command that cannot be done (exists, unknown role, ...)
 ├── ResourceError   a resource name or body that is refused
 │   └── TooLargeError   an upload over the size limit (413)
-└── TokenError      a token missing, malformed, expired or not ours (answered with 401)
+├── TokenError      a token missing, malformed, expired or not ours (answered with 401)
+└── Busy            every password-hash slot is taken (answered with 503 and Retry-After)
 """
 
 from azaion_shared.errors import AzaionError
@@ -28,3 +29,7 @@ class TokenError(ApiServiceError):
 
 class TooLargeError(ResourceError):
     pass
+
+
+class Busy(ApiServiceError):
+    """Every password-hash slot is taken (answered with 503 and Retry-After)."""

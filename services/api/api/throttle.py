@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import contextmanager
 
+from api.errors import Busy
+
 
 class SlidingWindow:
     """At most ``limit`` events per key in any ``seconds``-long window."""
@@ -54,10 +56,6 @@ class SlidingWindow:
     def clear(self, key: str) -> None:
         with self._lock:
             self._events.pop(key, None)
-
-
-class Busy(Exception):
-    """Every password-hash slot is taken (answered with 503 and Retry-After)."""
 
 
 class HashGate:

@@ -224,7 +224,7 @@ class Applier:
     def _place_annotation(self, message: Annotation, offset: int, staged: Staged, touched) -> list[AugmentTask]:
         name = message.name
         data, seed = self.root.data, self.root.seed
-        if max(written_at(data, name), written_at(seed, name)) >= offset:
+        if max(written_whole_at(data, name), written_whole_at(seed, name)) >= offset:
             log.debug("%s: offset %d already applied or superseded", name, offset)
             staged.image.unlink(missing_ok=True)
             staged.label.unlink(missing_ok=True)
@@ -308,6 +308,14 @@ def written_at(pair_dir: PairDir, name: str) -> int:
     stamps = [_stamp(pair_dir.image(name)), _stamp(pair_dir.label(name))]
     present = [s for s in stamps if s is not None]
     return min(present) if present else -1
+
+
+def written_whole_at(pair_dir: PairDir, name: str) -> int:
+    """Like :func:`written_at`, but -1 unless both files exist: an annotation always writes both, so an
+    image without its label is a write that a kill interrupted between the two renames, and replaying
+    that message must finish it (moves still order by :func:`written_at`)."""
+    stamps = [_stamp(pair_dir.image(name)), _stamp(pair_dir.label(name))]
+    return min(stamps) if None not in stamps else -1
 
 
 def xattrs_supported(folder: Path) -> bool:
