@@ -16,8 +16,19 @@ def main(argv: list[str] | None = None) -> int:
         "(base64 of 32 bytes) or from the file named by AZAION_MODEL_KEY_FILE.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    keygen = sub.add_parser("keygen", help="print a new model key (base64 of 32 random bytes)")
-    keygen.add_argument("--out", type=Path, help="write it to this file (mode 0600) instead of printing it")
+    keygen = sub.add_parser(
+        "keygen",
+        help="print a new model key (base64 of 32 random bytes), or with --signing make the publisher's "
+        "Ed25519 key pair",
+    )
+    keygen.add_argument(
+        "--out", type=Path, help="write the model key to this file (0600); with --signing: the folder (default .)"
+    )
+    keygen.add_argument(
+        "--signing",
+        action="store_true",
+        help="make publisher.key (0600, stays on the training server) and publisher.pub (for devices)",
+    )
     for name, text in (("encrypt", "encrypt a model file"), ("decrypt", "verify and decrypt a model file")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("src", type=Path)
@@ -60,6 +71,15 @@ def _run(args) -> None:
         _tls(args)
         return
 
+    if args.command == "keygen" and args.signing:
+        from azaion_shared import signing
+
+        pair = signing.generate(args.out or Path("."))
+        print(
+            f"signing key {pair.private} (keep it on the training server) and public key {pair.public} "
+            f"(give it to every device); key id {pair.key_id}"
+        )
+        return
     if args.command == "keygen":
         key = crypto.generate_key()
         if args.out:

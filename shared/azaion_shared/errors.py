@@ -14,6 +14,7 @@ so a service can catch one type at its top level::
     │   └── ApiNotFoundError     no such resource
     ├── StorageError             the CDN could not store or return an object (cdn)
     │   └── ChecksumMismatchError
+    ├── SignatureError           a release document not signed by a trusted publisher key (signing)
     ├── ModelRuntimeError        a vendor runtime (ONNX Runtime, TensorRT, RKNN) and a model
     │   ├── RuntimeUnavailable   the runtime is not installed here, or finds no device
     │   └── ModelLoadError       the runtime cannot read, parse or build the model
@@ -85,6 +86,10 @@ class StorageError(AzaionError):
 
 class ChecksumMismatchError(StorageError):
     """A downloaded object's SHA-256 differs from the one recorded at upload."""
+
+
+class SignatureError(AzaionError):
+    """A signed document (a release manifest, a channel pointer) that no trusted publisher key vouches for."""
 
 
 class ModelRuntimeError(AzaionError):
