@@ -8,14 +8,15 @@ import json
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Path, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_validator
 
-from api.errors import Busy, ResourceError, TokenError
+from api.errors import Busy, ConflictError, ResourceError, TokenError
+from api.releases import MAX_DOCUMENT_BYTES, ReleaseStore, etag
 from api.resources import ResourceStore, TooLargeError, check_name
 from api.settings import ApiSettings
 from api.throttle import HashGate, SlidingWindow
@@ -60,6 +61,7 @@ def create_app(settings: ApiSettings, users: UserStore | None = None) -> FastAPI
     users = users or UserStore(settings.db_file())
     issuer = TokenIssuer(settings.jwt_secret(), timedelta(minutes=options.token_minutes))
     store = ResourceStore(settings.resources_folder(), options.max_upload_mb * 1024 * 1024)
+    releases = ReleaseStore(settings.resources_folder().parent)
     per_account = SlidingWindow(options.login_failures_per_account, options.login_window_seconds)
     per_address = SlidingWindow(options.login_failures_per_address, options.login_window_seconds)
     hashes = HashGate(options.concurrent_logins)
@@ -161,6 +163,71 @@ def create_app(settings: ApiSettings, users: UserStore | None = None) -> FastAPI
         except TooLargeError as exc:
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
         return Stored(name=name, size=size)
+
+    def may_upload(user: User) -> None:
+        if user.role not in UPLOAD_ROLES:
+            allowed = ", ".join(sorted(r.value for r in UPLOAD_ROLES))
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role.value} may not publish; needs {allowed}")
+
+    def signed(body: bytes | None, request: Request, what: str) -> Response:
+        """A stored signed document with its ETag; 304 when the client has it already."""
+        if body is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {what}")
+        tag = etag(body)
+        if tag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+            return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+        return Response(body, media_type="application/json", headers={"ETag": tag})
+
+    async def read_document(request: Request) -> bytes:
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_DOCUMENT_BYTES:
+                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"a document over {MAX_DOCUMENT_BYTES} bytes")
+        return body
+
+    def stored_or_refused(store_call):
+        try:
+            return store_call()
+        except ConflictError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        except ResourceError as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+
+    @app.get("/releases", tags=["releases"])
+    def list_releases(user: Annotated[User, Depends(current_user)]) -> dict[str, list[int]]:
+        """Versions of the stored release manifests."""
+        return {"versions": releases.versions()}
+
+    @app.get("/releases/{version}", tags=["releases"], responses={200: {"content": {"application/json": {}}}})
+    def get_release(version: int, request: Request, user: Annotated[User, Depends(current_user)]) -> Response:
+        """The signed manifest of a release (verify it against the publisher's key); ETag / If-None-Match."""
+        return signed(releases.release(version), request, f"release {version}")
+
+    @app.put("/releases/{version}", tags=["releases"], status_code=status.HTTP_201_CREATED)
+    async def put_release(
+        version: Annotated[int, Path(ge=1)], request: Request, user: Annotated[User, Depends(current_user)]
+    ) -> dict[str, int | bool]:
+        """Store a signed release manifest (upload roles only); an existing version is never replaced."""
+        may_upload(user)
+        body = await read_document(request)
+        created = stored_or_refused(lambda: releases.put_release(version, body))
+        return {"version": version, "created": created}
+
+    @app.get("/channels/{channel}", tags=["releases"], responses={200: {"content": {"application/json": {}}}})
+    def get_channel(channel: str, request: Request, user: Annotated[User, Depends(current_user)]) -> Response:
+        """The signed pointer of a channel (which release it runs); poll it with If-None-Match."""
+        return signed(releases.channel(channel), request, f"channel {channel}")
+
+    @app.put("/channels/{channel}", tags=["releases"])
+    async def put_channel(
+        channel: str, request: Request, user: Annotated[User, Depends(current_user)]
+    ) -> dict[str, str | int]:
+        """Move a channel (upload roles only); its sequence must grow (a rollback is a newer pointer)."""
+        may_upload(user)
+        body = await read_document(request)
+        sequence = stored_or_refused(lambda: releases.put_channel(channel, body))
+        return {"channel": channel, "sequence": sequence}
 
     app.state.users = users
     app.state.issuer = issuer

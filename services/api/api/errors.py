@@ -5,7 +5,8 @@ ApiServiceError
 ├── ResourceError   a resource name or body that is refused
 │   └── TooLargeError   an upload over the size limit (413)
 ├── TokenError      a token missing, malformed, expired or not ours (answered with 401)
-└── Busy            every password-hash slot is taken (answered with 503 and Retry-After)
+├── Busy            every password-hash slot is taken (answered with 503 and Retry-After)
+└── ConflictError   a release that exists with other content, a channel pointer that is not newer (409)
 """
 
 from azaion_shared.errors import AzaionError
@@ -33,3 +34,7 @@ class TooLargeError(ResourceError):
 
 class Busy(ApiServiceError):
     """Every password-hash slot is taken (answered with 503 and Retry-After)."""
+
+
+class ConflictError(ApiServiceError):
+    """A release that exists with other content, or a channel pointer that is not newer (409)."""
