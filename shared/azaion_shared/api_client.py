@@ -154,6 +154,22 @@ class ApiClient:
         response = self._authorized(f"download of {name}", attempt)
         return response.content if dest is None else Path(dest)
 
+    def heartbeat(
+        self,
+        name: str,
+        version: str | None = None,
+        backend: str | None = None,
+        fps: float | None = None,
+        last_error: str | None = None,
+    ) -> None:
+        """Report this device to the api's inventory (``python -m api devices list``)."""
+        body = {"name": name, "version": version, "backend": backend, "fps": fps, "last_error": last_error}
+
+        def attempt(token: str) -> httpx.Response:
+            return self._http.post("/devices/heartbeat", json=body, headers=_auth(token))
+
+        self._authorized(f"heartbeat of {name}", attempt)
+
     def upload(self, name: str, data: bytes | str | Path) -> None:
         """Store a resource (bytes, or the contents of a file) under ``name``."""
         if isinstance(data, (str, Path)):

@@ -41,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     role.add_argument("role", help=roles)
     remove = users.add_parser("remove", help="remove a user (their tokens stop working at once)")
     remove.add_argument("email")
+    devices = sub.add_parser("devices", help="the device inventory").add_subparsers(
+        dest="devices_command", required=True
+    )
+    listing = devices.add_parser("list", help="every device: the version it runs, its backend, when last seen")
+    listing.add_argument("--version", help="only the devices running this model version")
     return parser
 
 
@@ -62,6 +67,18 @@ def _run(args) -> int:
     from api.users import UserStore, parse_role
 
     settings = service_settings(ApiSettings)
+    if args.command == "devices":
+        from api.devices import DeviceStore
+
+        found = DeviceStore(settings.db_file()).list(args.version)
+        print("name\tversion\tbackend\tfps\tlast seen (UTC)\tuser\tlast error")
+        for d in found:
+            fps = f"{d.fps:.1f}" if d.fps is not None else "-"
+            print(
+                f"{d.name}\t{d.version or '-'}\t{d.backend or '-'}\t{fps}\t{d.seen_at}\t{d.user}\t{d.last_error or ''}"
+            )
+        print(f"{len(found)} device(s)" + (f" running version {args.version}" if args.version else ""))
+        return 0
     if args.command == "users":
         store = UserStore(settings.db_file())
         if args.users_command == "add":

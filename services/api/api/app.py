@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_validator
 
+from api.devices import DeviceStore
 from api.errors import Busy, ConflictError, ResourceError, TokenError
 from api.releases import MAX_DOCUMENT_BYTES, ReleaseStore, etag
 from api.resources import ResourceStore, TooLargeError, check_name
@@ -43,6 +44,14 @@ class LoginResponse(BaseModel):
     token: str
 
 
+class Heartbeat(BaseModel):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="The device's name.")
+    version: str | None = Field(None, max_length=64, description="The model version it runs.")
+    backend: str | None = Field(None, max_length=32, description="onnxruntime, tensorrt or rknn.")
+    fps: float | None = Field(None, ge=0, le=10_000, description="Frames per second lately.")
+    last_error: str | None = Field(None, max_length=500, description="The last error, if any.")
+
+
 class Stored(BaseModel):
     name: str
     size: int
@@ -62,6 +71,7 @@ def create_app(settings: ApiSettings, users: UserStore | None = None) -> FastAPI
     issuer = TokenIssuer(settings.jwt_secret(), timedelta(minutes=options.token_minutes))
     store = ResourceStore(settings.resources_folder(), options.max_upload_mb * 1024 * 1024)
     releases = ReleaseStore(settings.resources_folder().parent)
+    devices = DeviceStore(settings.db_file())
     per_account = SlidingWindow(options.login_failures_per_account, options.login_window_seconds)
     per_address = SlidingWindow(options.login_failures_per_address, options.login_window_seconds)
     hashes = HashGate(options.concurrent_logins)
@@ -228,6 +238,19 @@ def create_app(settings: ApiSettings, users: UserStore | None = None) -> FastAPI
         body = await read_document(request)
         sequence = stored_or_refused(lambda: releases.put_channel(channel, body))
         return {"channel": channel, "sequence": sequence}
+
+    @app.post("/devices/heartbeat", tags=["devices"])
+    def heartbeat(body: Heartbeat, user: Annotated[User, Depends(current_user)]) -> dict[str, str]:
+        """A device reports what it runs; `python -m api devices list` shows the fleet."""
+        seen = devices.report(body.name, user.email, body.version, body.backend, body.fps, body.last_error)
+        return {"name": seen.name, "seen_at": seen.seen_at}
+
+    @app.get("/devices", tags=["devices"])
+    def list_devices(user: Annotated[User, Depends(current_user)], version: str | None = None) -> list[dict]:
+        """Every device's last heartbeat (Admin only); ``?version=N`` for those still running N."""
+        if user.role is not Role.ADMIN:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "only an Admin sees the device inventory")
+        return [vars(d) for d in devices.list(version)]
 
     app.state.users = users
     app.state.issuer = issuer

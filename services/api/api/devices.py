@@ -1,0 +1,77 @@
+"""The device inventory: the last heartbeat of every edge device (``python -m api devices list``).
+
+Each device reports its name, the model version it runs, its backend, its frames per second and its
+last error; the api adds who reported it (the logged-in user) and when. Kept in the users database.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from azaion_shared.atomic import private_file, private_folder
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS devices (
+    name TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    version TEXT,
+    backend TEXT,
+    fps REAL,
+    last_error TEXT,
+    seen_at TEXT NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class Device:
+    name: str
+    user: str
+    version: str | None
+    backend: str | None
+    fps: float | None
+    last_error: str | None
+    seen_at: str  # ISO 8601, UTC, the api's clock
+
+
+class DeviceStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._local = threading.local()
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            private_folder(self.path.parent)
+            private_file(self.path)
+            db = sqlite3.connect(self.path, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(_SCHEMA)
+            db.commit()
+            self._local.db = db
+        return db
+
+    def report(
+        self, name: str, user: str, version: str | None, backend: str | None, fps: float | None, last_error: str | None
+    ) -> Device:
+        seen = datetime.now(UTC).isoformat(timespec="seconds")
+        with self._db() as db:
+            db.execute(
+                "INSERT INTO devices (name, user, version, backend, fps, last_error, seen_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET user = excluded.user, version = excluded.version, "
+                "backend = excluded.backend, fps = excluded.fps, last_error = excluded.last_error, "
+                "seen_at = excluded.seen_at",
+                (name, user, version, backend, fps, last_error, seen),
+            )
+        return Device(name, user, version, backend, fps, last_error, seen)
+
+    def list(self, version: str | None = None) -> list[Device]:
+        query, args = "SELECT name, user, version, backend, fps, last_error, seen_at FROM devices", ()
+        if version is not None:
+            query, args = query + " WHERE version = ?", (version,)
+        return [Device(*row) for row in self._db().execute(query + " ORDER BY name", args).fetchall()]
