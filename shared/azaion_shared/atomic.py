@@ -188,6 +188,17 @@ def move_pair(image_src: Path, label_src: Path, image_dst: Path, label_dst: Path
     return moved
 
 
+def remove_if_abandoned(path: Path, max_age: float = DEFAULT_TEMP_MAX_AGE, owner: Owner | None = None) -> bool:
+    """Remove the temporary file or folder ``path`` when :func:`is_abandoned` says so; returns whether it did."""
+    if not is_abandoned(path, max_age, owner):
+        return False
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+    return True
+
+
 @dataclass
 class Cleaned:
     removed: int = 0
@@ -208,14 +219,10 @@ def clean_temp_files(folder: str | Path, recursive: bool = True, max_age: float 
     for tmp in sorted(folder.glob(pattern), key=lambda p: len(p.parts)):
         if not tmp.exists():  # inside a temporary folder removed a moment ago
             continue
-        if not is_abandoned(tmp, max_age):
-            cleaned.kept += 1
-            continue
-        if tmp.is_dir() and not tmp.is_symlink():
-            shutil.rmtree(tmp, ignore_errors=True)
+        if remove_if_abandoned(tmp, max_age):
+            cleaned.removed += 1
         else:
-            tmp.unlink(missing_ok=True)
-        cleaned.removed += 1
+            cleaned.kept += 1
     return cleaned
 
 

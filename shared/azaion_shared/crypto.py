@@ -145,11 +145,7 @@ class _Pipeline:
 
     def drain(self) -> None:
         """Wait until every submitted buffer has been consumed (then stop the thread)."""
-        if self._thread.is_alive():
-            self._full.put(None)
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
+        self.__exit__(None, None, None)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self._thread.is_alive():

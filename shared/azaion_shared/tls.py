@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from azaion_shared.atomic import atomic_write_bytes
 from azaion_shared.errors import ConfigError
 
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
@@ -69,13 +69,6 @@ def _key():
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(path, 0o600)
-
-
 def _pem_key(key) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
@@ -110,7 +103,7 @@ def _load_or_make_ca(folder: Path, days: int):
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .sign(key, hashes.SHA256())
     )
-    _write_private(key_path, _pem_key(key))
+    atomic_write_bytes(key_path, _pem_key(key), mode=0o600)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert, key
 
@@ -151,7 +144,7 @@ def make_site_certificates(folder: str | Path, servers: dict[str, list[str]], da
             .sign(ca_key, hashes.SHA256())
         )
         cert_path, key_path = folder / f"{server}.crt", folder / f"{server}.key"
-        _write_private(key_path, _pem_key(key))
+        atomic_write_bytes(key_path, _pem_key(key), mode=0o600)
         cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         issued.append(Issued(server, cert_path, key_path))
     return issued

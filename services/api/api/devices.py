@@ -7,12 +7,11 @@ last error; the api adds who reported it (the logged-in user) and when. Kept in 
 from __future__ import annotations
 
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from azaion_shared.atomic import private_file, private_folder
+from api.database import Database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -40,20 +39,10 @@ class Device:
 
 class DeviceStore:
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self._local = threading.local()
+        self._database = Database(path, lambda db: db.execute(_SCHEMA))
 
     def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            private_folder(self.path.parent)
-            private_file(self.path)
-            db = sqlite3.connect(self.path, timeout=30)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(_SCHEMA)
-            db.commit()
-            self._local.db = db
-        return db
+        return self._database.connection()
 
     def report(
         self, name: str, user: str, version: str | None, backend: str | None, fps: float | None, last_error: str | None

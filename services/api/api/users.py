@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,8 +11,8 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from api.database import Database
 from api.errors import UserError
-from azaion_shared.atomic import private_file, private_folder
 from azaion_shared.roles import Role
 
 
@@ -46,32 +45,25 @@ CREATE TABLE IF NOT EXISTS users (
 """
 
 
+def _create_tables(db: sqlite3.Connection) -> None:
+    db.execute(_SCHEMA)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(users)")}
+    if "token_version" not in columns:  # a database of an earlier version: its tokens carry none
+        db.execute("ALTER TABLE users ADD COLUMN token_version TEXT NOT NULL DEFAULT ''")
+
+
 class UserStore:
     """A small SQLite store; one connection per thread (uvicorn runs sync endpoints in a pool)."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self._local = threading.local()
+        self._database = Database(self.path, _create_tables)
         self._hasher = PasswordHasher()
         # A hash to verify against when the email is unknown, so that timing does not tell.
         self._dummy_hash = self._hasher.hash("not-a-real-password")
 
     def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            private_folder(self.path.parent)
-            private_file(self.path)  # the database (and its -wal/-shm files) hold password hashes
-            db = sqlite3.connect(self.path, timeout=30)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(_SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(users)")}
-            if "token_version" not in columns:  # a database of an earlier version: its tokens carry none
-                db.execute("ALTER TABLE users ADD COLUMN token_version TEXT NOT NULL DEFAULT ''")
-            db.commit()
-            for suffix in ("-wal", "-shm"):
-                private_file(self.path.with_name(self.path.name + suffix), create=False)
-            self._local.db = db
-        return db
+        return self._database.connection()
 
     def add(self, email: str, password: str, role: Role) -> User:
         email = _normal_email(email)

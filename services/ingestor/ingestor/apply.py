@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +34,8 @@ from azaion_shared.atomic import (
     atomic_write_bytes,
     atomic_write_text,
     fsync_dir,
-    is_abandoned,
     move_pair,
+    remove_if_abandoned,
     syncfs,
 )
 from azaion_shared.boxes import correct_box
@@ -103,11 +102,7 @@ class Applier:
         removed = 0
         folder = self.root.root / STAGING
         for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
-            if is_abandoned(entry, max_age, owner=Owner.parse(entry.name)):
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    entry.unlink(missing_ok=True)
+            if remove_if_abandoned(entry, max_age, owner=Owner.parse(entry.name)):
                 removed += 1
             else:
                 log.warning("kept %s: the ingestor that staged it may still be running", entry)
@@ -299,14 +294,17 @@ def _stamp(path: Path) -> int | None:
         return -1
 
 
+def _pair_stamps(pair_dir: PairDir, name: str) -> list[int | None]:
+    return [_stamp(pair_dir.image(name)), _stamp(pair_dir.label(name))]
+
+
 def written_at(pair_dir: PairDir, name: str) -> int:
     """Offset of the message that wrote the pair; -1 when absent or unstamped.
 
     A pair is as old as its older file: after a crash between the image and the
     label, the half-written pair counts as not yet written by the new message.
     """
-    stamps = [_stamp(pair_dir.image(name)), _stamp(pair_dir.label(name))]
-    present = [s for s in stamps if s is not None]
+    present = [s for s in _pair_stamps(pair_dir, name) if s is not None]
     return min(present) if present else -1
 
 
@@ -314,7 +312,7 @@ def written_whole_at(pair_dir: PairDir, name: str) -> int:
     """Like :func:`written_at`, but -1 unless both files exist: an annotation always writes both, so an
     image without its label is a write that a kill interrupted between the two renames, and replaying
     that message must finish it (moves still order by :func:`written_at`)."""
-    stamps = [_stamp(pair_dir.image(name)), _stamp(pair_dir.label(name))]
+    stamps = _pair_stamps(pair_dir, name)
     return min(stamps) if None not in stamps else -1
 
 
