@@ -78,6 +78,7 @@ def api_server(tmp_path, monkeypatch) -> Iterator[ApiServer]:
     monkeypatch.setenv("AZAION_ROOT", str(tmp_path / "api-root"))
     monkeypatch.setenv("AZAION_API__JWT_SECRET", TEST_JWT_SECRET)
     monkeypatch.setenv("AZAION_API__MAX_UPLOAD_MB", "2")
+    monkeypatch.setenv("AZAION_CDN__LOCAL_DIR", str(tmp_path / "cdn"))
     settings = ApiSettings()
     app = create_app(settings)
     with UvicornThread(app) as server:

@@ -12,13 +12,11 @@ from flaky import FlakyProxy
 
 from azaion_shared.api_client import ApiClient, RetryPolicy
 from azaion_shared.cdn import LocalStorage
-from azaion_shared.distribution import fetch_resource, publish_resource
 from azaion_shared.errors import (
     ApiAuthError,
     ApiError,
     ApiNotFoundError,
     ChecksumMismatchError,
-    DecryptionError,
     StorageError,
 )
 
@@ -149,57 +147,50 @@ def test_local_storage(tmp_path):
         storage.download("../etc/passwd", tmp_path / "x")
 
 
-def test_publish_then_fetch_with_s3(api, s3_server, tmp_path):
-    cdn = s3_server.storage(f"b-{uuid.uuid4().hex[:8]}")
-    model = tmp_path / "azaion.onnx"
-    model.write_bytes(os.urandom(300_000))
-    with client(api.url) as trainer:
-        published = publish_resource(model, "azaion.onnx", KEY, trainer, cdn)
-    assert published.small_bytes == 3072
-    assert (api.root / "api" / "resources" / "azaion.onnx.small").stat().st_size == 3072
-    cache = tmp_path / "cache"
+def test_a_device_gets_big_parts_through_presigned_links_without_cdn_credentials(api, s3_server, tmp_path):
+    """S3: the api presigns a short-lived GET; the device's client downloads with no S3 credentials at all,
+    checks the hash it was given, and a wrong hash is refused with nothing left behind."""
+    bucket = f"b-{uuid.uuid4().hex[:8]}"
+    api.app.state.cdn = s3_server.storage(bucket)  # the api's CDN (read access is all it needs)
+    data = os.urandom(300_000)
+    source = tmp_path / "part"
+    source.write_bytes(data)
+    digest = api.app.state.cdn.upload("azaion.v1.onnx.big", source)
     with client(api.url, "edge@x.io") as edge:
-        assert fetch_resource("azaion.onnx", KEY, edge, cdn, cache) == model.read_bytes()
-        cached = list(cache.glob("azaion.onnx.*.big"))
-        assert len(cached) == 1
-        # Second fetch: the big part comes from the cache, not the CDN.
-        cdn.delete("azaion.onnx.big")
-        assert fetch_resource("azaion.onnx", KEY, edge, cdn, cache) == model.read_bytes()
-        with pytest.raises(DecryptionError):
-            fetch_resource("azaion.onnx", os.urandom(32), edge, cdn, cache)
-    # No plaintext anywhere but the original.
-    plain = model.read_bytes()[:64]
-    for path in tmp_path.rglob("*"):
-        if path.is_file() and path != model:
-            assert plain not in path.read_bytes()
+        link = edge._http.get("/parts/azaion.v1.onnx.big", headers={"Authorization": f"Bearer {edge.login()}"})
+        assert link.status_code == 200 and link.json()["auth"] is False
+        assert "X-Amz-Signature" in link.json()["url"] and link.json()["expires_in"] == 300
+        out = edge.download_part("azaion.v1.onnx.big", tmp_path / "got.big", digest, len(data))
+        assert out.read_bytes() == data
+        with pytest.raises(ChecksumMismatchError, match="not the .* the signed release says"):
+            edge.download_part("azaion.v1.onnx.big", tmp_path / "bad.big", "0" * 64, len(data))
+        with pytest.raises(ApiNotFoundError):
+            edge.download_part("azaion.v9.onnx.big", tmp_path / "none.big", digest, len(data))
+    assert sorted(p.name for p in tmp_path.glob("*.big*")) == ["got.big"]
 
 
-def test_new_publication_replaces_cached_big_part(api, tmp_path):
-    cdn = LocalStorage(tmp_path / "cdn")
-    cache = tmp_path / "cache"
-    first, second = os.urandom(50_000), os.urandom(50_000)
-    model = tmp_path / "m"
-    with client(api.url) as trainer, client(api.url, "edge@x.io") as edge:
-        model.write_bytes(first)
-        publish_resource(model, "azaion.onnx", KEY, trainer, cdn)
-        assert fetch_resource("azaion.onnx", KEY, edge, cdn, cache) == first
-        model.write_bytes(second)
-        publish_resource(model, "azaion.onnx", KEY, trainer, cdn)
-        assert fetch_resource("azaion.onnx", KEY, edge, cdn, cache) == second
-    assert len(list(cache.glob("*.big"))) == 1  # the old publication's part was dropped
+def test_a_local_folder_cdn_is_streamed_by_the_api_with_ranges(api, tmp_path):
+    data = os.urandom(200_000)
+    source = tmp_path / "part"
+    source.write_bytes(data)
+    digest = api.app.state.cdn.upload("azaion.v1.onnx.big", source)
+    with client(api.url, "edge@x.io") as edge:
+        token = edge.login()
+        link = edge._http.get("/parts/azaion.v1.onnx.big", headers={"Authorization": f"Bearer {token}"}).json()
+        assert link == {"url": "/parts/azaion.v1.onnx.big/content", "auth": True, "expires_in": 0}
+        ranged = edge._http.get(link["url"], headers={"Authorization": f"Bearer {token}", "Range": "bytes=1000-"})
+        assert ranged.status_code == 206 and ranged.content == data[1000:]
+        assert edge._http.get(link["url"]).status_code == 401  # the api's own link needs the token
+        assert edge.download_part("azaion.v1.onnx.big", tmp_path / "got.big", digest, len(data)).read_bytes() == data
 
 
-def test_tampered_small_part_on_the_server_is_refused(api, tmp_path):
-    cdn = LocalStorage(tmp_path / "cdn")
-    model = tmp_path / "m"
-    model.write_bytes(os.urandom(40_000))
-    with client(api.url) as trainer:
-        publish_resource(model, "azaion.onnx", KEY, trainer, cdn)
-        small = bytearray(trainer.download("azaion.onnx.small"))
-        small[-1] ^= 1
-        trainer.upload("azaion.onnx.small", bytes(small))
-        with pytest.raises(DecryptionError, match="failed authentication"):
-            fetch_resource("azaion.onnx", KEY, trainer, cdn, tmp_path / "cache")
+def test_a_part_longer_than_the_release_says_is_cut_off(api, tmp_path):
+    source = tmp_path / "part"
+    source.write_bytes(os.urandom(50_000))
+    digest = api.app.state.cdn.upload("azaion.v1.onnx.big", source)
+    with client(api.url, "edge@x.io") as edge, pytest.raises(ChecksumMismatchError, match="more than the 40000"):
+        edge.download_part("azaion.v1.onnx.big", tmp_path / "got.big", digest, 40_000)
+    assert not list(tmp_path.glob("got.*"))
 
 
 def test_client_settings(api):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import random
 import ssl
 import threading
@@ -22,8 +23,8 @@ from pathlib import Path
 import httpx
 from pydantic import BaseModel, Field, SecretStr
 
-from azaion_shared.atomic import atomic_writer
-from azaion_shared.errors import ApiAuthError, ApiError, ApiNotFoundError
+from azaion_shared.atomic import atomic_move, atomic_writer
+from azaion_shared.errors import ApiAuthError, ApiError, ApiNotFoundError, ChecksumMismatchError
 from azaion_shared.tls import check_url, client_context
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,118 @@ class ApiClient:
             lambda token: self._http.put(f"/resources/{name}", content=data, headers={**headers, **_auth(token)}),
         )
 
+    # --- releases (azaion_shared.releases): signed documents, stored and served by the api ------------
+    def release_versions(self) -> list[int]:
+        response = self._authorized("list of releases", lambda t: self._http.get("/releases", headers=_auth(t)))
+        return [int(v) for v in response.json()["versions"]]
+
+    def get_release(self, version: int) -> dict:
+        """The signed envelope of release ``version`` (verify it before trusting a word of it)."""
+        what = f"release {version}"
+        return self._authorized(what, lambda t: self._http.get(f"/releases/{version}", headers=_auth(t))).json()
+
+    def put_release(self, version: int, envelope: dict) -> bool:
+        """Store a signed release manifest; True when it is new (the same one again is no error)."""
+        response = self._authorized(
+            f"upload of release {version}",
+            lambda t: self._http.put(f"/releases/{version}", json=envelope, headers=_auth(t)),
+        )
+        return bool(response.json().get("created"))
+
+    def delete_release(self, version: int) -> None:
+        """Drop a release's manifest and small parts from the api (its big parts are the CDN's)."""
+        self._authorized(
+            f"deletion of release {version}", lambda t: self._http.delete(f"/releases/{version}", headers=_auth(t))
+        )
+
+    def get_channel(self, channel: str, etag: str | None = None) -> tuple[dict | None, str | None]:
+        """(signed pointer, ETag) of a channel; (None, etag) when it has not changed since ``etag``."""
+        headers = {"If-None-Match": etag} if etag else {}
+        response = self._authorized(
+            f"channel {channel}", lambda t: self._http.get(f"/channels/{channel}", headers={**headers, **_auth(t)})
+        )
+        if response.status_code == 304:
+            return None, etag
+        return response.json(), response.headers.get("etag")
+
+    def put_channel(self, channel: str, envelope: dict) -> int:
+        response = self._authorized(
+            f"move of channel {channel}",
+            lambda t: self._http.put(f"/channels/{channel}", json=envelope, headers=_auth(t)),
+        )
+        return int(response.json()["sequence"])
+
+    def download_part(self, name: str, dest: str | Path, sha256: str, size: int) -> Path:
+        """A big part, resumable: the api says where to GET it (a short-lived presigned S3 URL, or itself for
+        a local-folder CDN); bytes go to ``dest.part`` and a broken transfer continues with a Range request.
+        The whole must have exactly ``size`` bytes and hash to ``sha256`` (from a signed manifest), or it is
+        refused and discarded."""
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(dest.name + ".part")
+        last = ""
+        for attempt in range(self._retry.attempts):
+            link = self._authorized(f"link to {name}", lambda t: self._http.get(f"/parts/{name}", headers=_auth(t)))
+            url, with_token = link.json()["url"], bool(link.json().get("auth"))
+            try:
+                self._fetch_rest(name, url, with_token, part, size)
+                break
+            except (httpx.TransportError, _Retryable) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            if attempt + 1 < self._retry.attempts:
+                delay = self._retry.delay(attempt)
+                have = part.stat().st_size if part.exists() else 0
+                log.warning(
+                    "download of %s broke at %d/%d bytes (%s); resuming in %.1f s", name, have, size, last, delay
+                )
+                time.sleep(delay)
+        else:
+            raise ApiError(f"download of {name} gave up after {self._retry.attempts} attempts; last: {last}")
+        from azaion_shared.cdn import sha256_file
+
+        actual = sha256_file(part)
+        if actual != sha256:
+            part.unlink(missing_ok=True)
+            raise ChecksumMismatchError(
+                f"{name}: SHA-256 {actual[:16]}… is not the {sha256[:16]}… the signed release says: "
+                "a forged or corrupted part, refused"
+            )
+        atomic_move(part, dest)
+        return dest
+
+    def _fetch_rest(self, name: str, url: str, with_token: bool, part: Path, size: int) -> None:
+        have = part.stat().st_size if part.exists() else 0
+        if have > size:
+            part.unlink()
+            have = 0
+        if have == size:
+            return
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        if with_token:
+            headers |= _auth(self._current_token())
+        with self._http.stream("GET", url, headers=headers) as response:
+            status = response.status_code
+            if status in (401, 403) and with_token:
+                self._relogin(headers["Authorization"].split(" ", 1)[1])
+                raise _Retryable(f"HTTP {status}")
+            if status in _RETRY_STATUSES or status in (401, 403):  # 403: a presigned URL that expired meanwhile
+                raise _Retryable(f"HTTP {status}")
+            if status == 404:
+                raise ApiNotFoundError(f"download of {name}: not found", status)
+            if status not in (200, 206):
+                raise ApiError(f"download of {name} failed with HTTP {status}", status)
+            flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if status == 206 else os.O_TRUNC)
+            with open(os.open(part, flags, 0o600), "wb") as fh:  # encrypted, yet nobody else's business
+                have = have if status == 206 else 0
+                for chunk in response.iter_bytes(1024 * 1024):
+                    have += len(chunk)
+                    if have > size:
+                        part.unlink(missing_ok=True)
+                        raise ChecksumMismatchError(f"{name}: more than the {size} bytes the signed release says")
+                    fh.write(chunk)
+        if have < size:
+            raise _Retryable(f"the body ended at {have} of {size} bytes")
+
     def _read_body(self, response: httpx.Response, name: str, write: Callable[[bytes], object]) -> None:
         total = int(response.headers.get("content-length", 0) or 0)
         limit = self.max_download_bytes
@@ -244,6 +357,10 @@ class ApiClient:
         if status == 404:
             raise ApiNotFoundError(f"{what}: not found on {self._http.base_url}", status)
         raise ApiError(f"{what} failed with HTTP {status}: {detail}", status)
+
+
+class _Retryable(Exception):
+    """A transfer that may succeed when tried again (a 5xx, an expired link, a short body)."""
 
 
 def _auth(token: str) -> dict[str, str]:

@@ -53,6 +53,11 @@ class Storage(ABC):
     @abstractmethod
     def delete(self, name: str) -> None: ...
 
+    @abstractmethod
+    def link(self, name: str, seconds: int) -> str | Path | None:
+        """Where a reader without credentials gets ``name``: a presigned URL valid for ``seconds`` (S3),
+        the file itself (a folder here: the api streams it), or None when there is no such object."""
+
 
 def _check(dest_tmp: Path, expected: str | None, name: str) -> None:
     if expected is None:
@@ -100,6 +105,10 @@ class LocalStorage(Storage):
     def delete(self, name: str) -> None:
         for path in (self._path(name), self._path(name + ".sha256")):
             path.unlink(missing_ok=True)
+
+    def link(self, name: str, seconds: int) -> str | Path | None:
+        path = self._path(name)
+        return path if path.is_file() else None
 
 
 class S3Storage(Storage):
@@ -223,6 +232,16 @@ class S3Storage(Storage):
             return True
         except self._errors():
             return False
+
+    def link(self, name: str, seconds: int) -> str | Path | None:
+        if not self.exists(name):
+            return None
+        try:
+            return self._client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": name}, ExpiresIn=seconds
+            )
+        except self._errors() as exc:
+            raise StorageError(f"cannot presign {name} in s3://{self.bucket}: {exc}") from exc
 
     def delete(self, name: str) -> None:
         try:

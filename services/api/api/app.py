@@ -23,6 +23,8 @@ from api.settings import ApiSettings
 from api.throttle import HashGate, SlidingWindow
 from api.tokens import Claims, TokenIssuer
 from api.users import User, UserStore
+from azaion_shared.cdn import storage_from_settings
+from azaion_shared.errors import StorageError
 from azaion_shared.roles import UPLOAD_ROLES, Role
 
 
@@ -71,6 +73,7 @@ def create_app(settings: ApiSettings, users: UserStore | None = None) -> FastAPI
     issuer = TokenIssuer(settings.jwt_secret(), timedelta(minutes=options.token_minutes))
     store = ResourceStore(settings.resources_folder(), options.max_upload_mb * 1024 * 1024)
     releases = ReleaseStore(settings.resources_folder().parent)
+    app_cdn = storage_from_settings(settings.cdn, settings.root)
     devices = DeviceStore(settings.db_file())
     per_account = SlidingWindow(options.login_failures_per_account, options.login_window_seconds)
     per_address = SlidingWindow(options.login_failures_per_address, options.login_window_seconds)
@@ -224,6 +227,46 @@ def create_app(settings: ApiSettings, users: UserStore | None = None) -> FastAPI
         created = stored_or_refused(lambda: releases.put_release(version, body))
         return {"version": version, "created": created}
 
+    @app.delete("/releases/{version}", tags=["releases"])
+    def delete_release(version: int, user: Annotated[User, Depends(current_user)]) -> dict[str, int | list[str]]:
+        """Prune a release (upload roles only): its manifest and small parts; refused while a channel points
+        at it. The trainer deletes the big parts from the CDN."""
+        may_upload(user)
+        try:
+            resources = releases.delete_release(version)
+        except ResourceError as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        except ConflictError as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+        for resource in resources:
+            store.path(f"{resource}.small").unlink(missing_ok=True)
+        return {"version": version, "resources": resources}
+
+    @app.get("/parts/{name}", tags=["releases"])
+    def part_link(
+        name: Annotated[str, Depends(resource_name)], user: Annotated[User, Depends(current_user)]
+    ) -> dict[str, str | bool | int]:
+        """Where to GET a big part without CDN credentials: a short-lived presigned URL (S3; ``auth`` false),
+        or this api's own ``/parts/{name}/content`` (a local-folder CDN; send the bearer token, ``auth`` true).
+        Either supports Range requests, so a broken download resumes."""
+        try:
+            where = app.state.cdn.link(name, options.link_seconds)
+        except StorageError as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"the CDN does not answer: {exc}") from None
+        if where is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no big part {name}")
+        if isinstance(where, str):
+            return {"url": where, "auth": False, "expires_in": options.link_seconds}
+        return {"url": f"/parts/{name}/content", "auth": True, "expires_in": 0}
+
+    @app.get("/parts/{name}/content", tags=["releases"], response_class=FileResponse)
+    def part_content(name: Annotated[str, Depends(resource_name)], user: Annotated[User, Depends(current_user)]):
+        """A big part of the local-folder CDN, streamed (Range requests resume a broken download)."""
+        where = app.state.cdn.link(name, options.link_seconds)
+        if where is None or isinstance(where, str):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no big part {name} in a local CDN folder")
+        return FileResponse(where, media_type="application/octet-stream")
+
     @app.get("/channels/{channel}", tags=["releases"], responses={200: {"content": {"application/json": {}}}})
     def get_channel(channel: str, request: Request, user: Annotated[User, Depends(current_user)]) -> Response:
         """The signed pointer of a channel (which release it runs); poll it with If-None-Match."""
@@ -253,6 +296,7 @@ def create_app(settings: ApiSettings, users: UserStore | None = None) -> FastAPI
         return [vars(d) for d in devices.list(version)]
 
     app.state.users = users
+    app.state.cdn = app_cdn  # where the big parts are (tests point it at their own CDN)
     app.state.issuer = issuer
     app.state.roles = [r.value for r in Role]
     return app

@@ -62,6 +62,19 @@ class ReleaseStore:
         atomic_write_bytes(path, body)
         return True
 
+    def delete_release(self, version: int) -> list[str]:
+        """Forget release ``version``; returns its artifacts' resource names (their parts go too).
+        A release a channel points at is refused: devices would lose the model they are told to run."""
+        body = self.release(version)
+        if body is None:
+            raise ResourceError(f"no release {version}")
+        for channel in sorted(self.channels.glob("*.json")) if self.channels.is_dir() else []:
+            if json.loads(json.loads(channel.read_bytes())["payload"])["version"] == version:
+                raise ConflictError(f"channel {channel.stem} points at release {version}; move it first")
+        resources = [str(a["resource"]) for a in json.loads(json.loads(body)["payload"]).get("artifacts", [])]
+        (self.releases / f"{version}.json").unlink()
+        return resources
+
     def release(self, version: int) -> bytes | None:
         path = self.releases / f"{version}.json"
         return path.read_bytes() if path.is_file() else None

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
+from azaion_shared.cdn import CdnSettings
 from azaion_shared.errors import ConfigError
 from azaion_shared.settings import AzaionSettings, is_placeholder
 
@@ -43,6 +44,9 @@ class ApiOptions(BaseModel):
         None, description="PEM certificate to serve HTTPS with (with tls_key); `python -m azaion_shared tls` makes one."
     )
     tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
+    link_seconds: int = Field(
+        300, ge=10, le=7 * 24 * 3600, description="How long a presigned big-part URL handed to a device is valid."
+    )
     docs: bool | None = Field(
         None, description="Serve /docs, /redoc and /openapi.json; default: off in production, on otherwise."
     )
@@ -67,6 +71,10 @@ class ApiOptions(BaseModel):
 
 class ApiSettings(AzaionSettings):
     api: ApiOptions = Field(default_factory=ApiOptions)
+    cdn: CdnSettings = Field(
+        default_factory=CdnSettings,
+        description="Where big parts are (AZAION_CDN__*): read access is enough; devices get presigned links.",
+    )
 
     def jwt_secret(self) -> str:
         if self.api.jwt_secret is None:

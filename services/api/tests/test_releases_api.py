@@ -75,5 +75,30 @@ def test_channels_only_move_forward(server):
 
 def test_the_openapi_schema_lists_the_release_endpoints(server):
     paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
-    assert {"/releases", "/releases/{version}", "/channels/{channel}"} <= set(paths)
-    assert {"get", "put"} <= set(paths["/releases/{version}"]) and {"get", "put"} <= set(paths["/channels/{channel}"])
+    assert {"/releases", "/releases/{version}", "/channels/{channel}", "/parts/{name}", "/parts/{name}/content"} <= set(
+        paths
+    )
+    assert {"get", "put", "delete"} <= set(paths["/releases/{version}"])
+    assert {"get", "put"} <= set(paths["/channels/{channel}"])
+
+
+def test_pruning_a_release_drops_its_small_parts_but_never_the_channels_release(server):
+    from azaion_shared.releases import Artifact
+
+    trainer, device = auth(server, "trainer@x.io"), auth(server, "device@x.io")
+    artifact = Artifact("azaion.v1.onnx", "onnx", (96, 96), 4, "fp32", "a" * 64, 1, "b" * 64, 1, "c" * 64, 1)
+    release = Release(1, "run-1", now_iso(), {}, {"0": "car"}, (artifact,))
+    body = json.dumps(sign_release(release, server.private)).encode()
+    assert httpx.put(f"{server.url}/releases/1", content=body, headers=trainer).status_code == 201
+    assert httpx.put(f"{server.url}/releases/2", content=manifest(server, 2), headers=trainer).status_code == 201
+    assert httpx.put(f"{server.url}/resources/azaion.v1.onnx.small", content=b"s", headers=trainer).status_code == 200
+    httpx.put(f"{server.url}/channels/stable", content=pointer(server, "stable", 1, 1), headers=trainer)
+    assert httpx.delete(f"{server.url}/releases/1", headers=device).status_code == 403
+    refused = httpx.delete(f"{server.url}/releases/1", headers=trainer)
+    assert refused.status_code == 409 and "channel stable points at release 1" in refused.json()["detail"]
+    httpx.put(f"{server.url}/channels/stable", content=pointer(server, "stable", 2, 2), headers=trainer)
+    gone = httpx.delete(f"{server.url}/releases/1", headers=trainer)
+    assert gone.json() == {"version": 1, "resources": ["azaion.v1.onnx"]}
+    assert httpx.get(f"{server.url}/releases", headers=device).json() == {"versions": [2]}
+    assert httpx.get(f"{server.url}/resources/azaion.v1.onnx.small", headers=device).status_code == 404
+    assert httpx.delete(f"{server.url}/releases/1", headers=trainer).status_code == 404

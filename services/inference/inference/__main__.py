@@ -17,18 +17,23 @@ log = logging.getLogger("inference")
 DESCRIPTION = """\
 Runs the published detection model on a video, a camera, an RTSP stream or a folder of images.
 
-The model: logs in to the api (AZAION_API_CLIENT__URL/EMAIL/PASSWORD), downloads the small part,
-takes the big part from the local cache or the CDN (AZAION_CDN__*), verifies and decrypts it in
-memory with AZAION_MODEL_KEY (or AZAION_MODEL_KEY_FILE). This device gets a TensorRT engine for its
-GPU (built here from the ONNX model when none is published), the RKNN model on a Rockchip NPU, and
-the ONNX model on ONNX Runtime everywhere else. `--model FILE` runs a local model file instead
-(encrypted or not), for development.
+The model: logs in to the api (AZAION_API_CLIENT__URL/EMAIL/PASSWORD), reads the signed pointer of
+its channel (AZAION_INFERENCE__CHANNEL, stable) and the signed release it names, and checks both
+against the publisher keys it trusts (AZAION_INFERENCE__TRUSTED_KEYS). The model's parts come from
+the api (the small one, and a short-lived link for the big one: a device needs no CDN credentials),
+are checked against the release's SHA-256s, cached encrypted, and decrypted in memory with
+AZAION_MODEL_KEY (or AZAION_MODEL_KEY_FILE). This device gets a TensorRT engine for its GPU (built
+here from the ONNX model when the release has none, and kept here), the RKNN model on a Rockchip
+NPU, and the ONNX model on ONNX Runtime everywhere else. While it runs it polls the channel
+(AZAION_INFERENCE__POLL_SECONDS) and swaps a new release in between two frames; it reports to the
+api's device inventory (AZAION_INFERENCE__HEARTBEAT_SECONDS). Without the api it starts from the
+cached release. `--model FILE` runs a local model file instead (encrypted or not), for development.
 
 Outputs (at least one): --output annotated.mp4, --json detections.jsonl (one line per processed
-frame, DESIGN.md), --show (a window; needs an OpenCV build with GUI), --live PORT (MJPEG in a
-browser, for headless boxes). A one-line JSON summary is printed at the end.
+frame, DESIGN.md, with the model_version that produced it), --show (a window; needs an OpenCV
+build with GUI), --live PORT (MJPEG in a browser, for headless boxes). A one-line JSON summary is printed at the end.
 
-Configuration (environment): AZAION_INFERENCE__*, AZAION_API_CLIENT__*, AZAION_CDN__* (.env.example).
+Configuration (environment): AZAION_INFERENCE__*, AZAION_API_CLIENT__*, AZAION_MODEL_KEY (.env.example).
 """
 
 
@@ -45,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--conf", type=float, help="confidence threshold (default 0.25)")
     run.add_argument("--iou", type=float, help="NMS IoU threshold (default 0.7)")
     run.add_argument("--max-frames", type=int, help="stop after this many processed frames")
+    run.add_argument("--loop", action="store_true", help="play a video file or image folder over and over")
     run.add_argument("--output", type=Path, help="write the annotated video here (.mp4)")
     run.add_argument("--json", type=Path, help="write detections here, one JSON line per processed frame")
     run.add_argument("--show", action="store_true", help="show the annotated video in a window")
@@ -63,9 +69,10 @@ def _options(settings, args):
     return options
 
 
-def _model_and_backend(settings, args):
+def _model_and_backend(settings, args, stack):
+    """(model, backend, updater factory or None): a local --model file, else the channel's release."""
     from inference.acquire import load_file
-    from inference.runtime import acquire_backend, open_backend
+    from inference.runtime import acquire_backend, open_backend, warmed_up
 
     options = settings.inference
     if args.model:
@@ -73,21 +80,31 @@ def _model_and_backend(settings, args):
         # unreadable is an error, never silently ignored.
         key = settings.key() if settings.key_configured() else None
         model = load_file(args.model, key)
-        return model, open_backend(model, options)
-    from azaion_shared.cdn import storage_from_settings
+        return model, warmed_up(open_backend(model, options)), None
     from inference.acquire import Acquirer
     from inference.device import detect
+    from inference.fleet import Channel, Updater, start
+    from inference.release_cache import ReleaseCache
 
-    key = settings.key()
+    key, trusted = settings.key(), options.trusted()
     device = detect()
     log.info("device: %s", device.detail)
-    cdn = storage_from_settings(settings.cdn, Path(settings.root))
-    with settings.api_client.client(progress=not args.no_progress) as api:
-        acquirer = Acquirer(options, key, api, cdn, options.cache(Path(settings.root)))
-        return acquire_backend(acquirer, device, options)
+    cache = ReleaseCache(options.cache(Path(settings.root)))
+    api = stack.enter_context(settings.api_client.client(progress=not args.no_progress))
+    acquirer = Acquirer(options, key, api, cache)
+    channel = Channel(api, trusted, options.channel, cache)
+    begun = start(channel)
+    (log.warning if begun.offline else log.info)("starting with %s", begun.note)
+    model, backend = acquire_backend(acquirer, begun.release, device, options)
+
+    def updater(pipeline) -> Updater:
+        prepare = lambda release: acquire_backend(acquirer, release, device, options)  # noqa: E731
+        return Updater(channel, prepare, pipeline, begun.release.version, options, backend.name)
+
+    return model, backend, updater
 
 
-def _sinks(args, options, info, fps):
+def _sinks(args, options, fps):
     from inference.errors import OutputError
     from inference.sinks import OTHER_OUTPUTS, JsonlSink, LiveSink, ShowSink, VideoSink
 
@@ -98,7 +115,7 @@ def _sinks(args, options, info, fps):
         if args.show:
             sinks.append(ShowSink())
         if args.json:
-            sinks.append(JsonlSink(args.json, info))
+            sinks.append(JsonlSink(args.json))
         if args.output:
             sinks.append(VideoSink(args.output, fps))
         if args.live is not None:
@@ -111,34 +128,46 @@ def _sinks(args, options, info, fps):
 
 
 def run(settings, args) -> dict:
+    from contextlib import ExitStack
+
     from tqdm import tqdm
 
     from inference.pipeline import Pipeline
     from inference.source import Source
 
     options = _options(settings, args)
-    source = Source(args.source, options.every, args.max_frames)
-    try:
-        model, backend = _model_and_backend(settings, args)
-        with backend:
-            log.info("model %s (%s, %s) on %s", model.name, model.format, model.origin, backend.name)
-            del model  # the plaintext model lives on only inside the runtime
-            sinks = _sinks(args, options, backend.info, source.fps / options.every)
-            pipeline = Pipeline(backend, sinks, options.conf, options.iou, options.max_det, options.queue_size)
-            previous = {sig: signal.signal(sig, lambda *_: pipeline.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
-            bar = tqdm(total=source.total, unit="frame", disable=args.no_progress, desc="inference", file=sys.stderr)
-            try:
-                stats = pipeline.run(source, progress=bar.update)
-            finally:
-                bar.close()
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
-                for sink in sinks:
-                    sink.close()
-            summary = {"backend": backend.name, "batch": backend.batch, "input": list(backend.input_size)}
-            return summary | stats.as_dict()
-    finally:
-        source.close()
+    with ExitStack() as stack:
+        source = Source(args.source, options.every, args.max_frames, loop=args.loop)
+        stack.callback(source.close)
+        model, backend, make_updater = _model_and_backend(settings, args, stack)
+        pipeline = Pipeline(
+            backend, [], options.conf, options.iou, options.max_det, options.queue_size, version=model.version
+        )
+        stack.callback(pipeline.close)  # the backend running at the end (swapped-out ones close as they go)
+        log.info(
+            "model %s (%s, %s, release %s) on %s", model.name, model.format, model.origin, model.version, backend.name
+        )
+        del model  # the plaintext model lives on only inside the runtime
+        pipeline.sinks = _sinks(args, options, source.fps / options.every)
+        updater = make_updater(pipeline).start() if make_updater else None
+        previous = {sig: signal.signal(sig, lambda *_: pipeline.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+        bar = tqdm(total=source.total, unit="frame", disable=args.no_progress, desc="inference", file=sys.stderr)
+        try:
+            stats = pipeline.run(source, progress=bar.update)
+        finally:
+            bar.close()
+            if updater is not None:
+                updater.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            for sink in pipeline.sinks:
+                sink.close()
+        backend = pipeline.backend
+        summary = {"backend": backend.name, "batch": backend.batch, "input": list(backend.input_size)}
+        if updater is not None:
+            summary["swaps"] = updater.swaps
+            summary["last_error"] = updater.last_error
+        return summary | stats.as_dict()
 
 
 def device_report() -> dict:

@@ -1,28 +1,32 @@
-"""Get the model this device should run, verified and decrypted in memory.
+"""Get the model this device should run out of a signed release, verified and decrypted in memory.
 
-Order of preference (see :mod:`inference.device`): a published engine for this GPU, then an engine
-built here earlier (kept encrypted in the cache), then a new engine built here from the ONNX model
-(published when this user's role may upload); on Rockchip the RKNN model; everywhere else, and
-as the fallback of all, the ONNX model. Plaintext exists only in memory.
+The artifact for this device (see :mod:`inference.device`): the release's TensorRT engine for this
+GPU's compute capability, else an engine built here from the release's ONNX model (kept encrypted in
+the cache, keyed by the signed ONNX hash, the TensorRT version and the compute capability; a device
+never publishes it); on a Rockchip NPU the release's RKNN model; everywhere else, and as the
+fallback of all, its ONNX model. Every part is checked against the signed manifest (size and SHA-256
+of the small part, the big part and the plaintext) before it is used; plaintext exists only in memory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from azaion_shared.api_client import ApiClient
-from azaion_shared.atomic import atomic_write_bytes, private_folder
-from azaion_shared.cdn import Storage
+from azaion_shared.atomic import atomic_write_bytes
 from azaion_shared.crypto import MAGIC, decrypt_bytes, encrypt_bytes
-from azaion_shared.distribution import fetch_resource, publish_encrypted
-from azaion_shared.errors import ApiError, ApiNotFoundError, DecryptionError, StorageError
+from azaion_shared.distribution import big_name, small_name
+from azaion_shared.errors import ChecksumMismatchError, DecryptionError
 from azaion_shared.model_formats import BACKENDS, ONNX, RKNN, TENSORRT, format_of
-from azaion_shared.roles import may_upload
+from azaion_shared.releases import Artifact, Release
+from azaion_shared.split import expected_total
 from inference.device import Device
 from inference.errors import ModelError
+from inference.release_cache import ReleaseCache
 from inference.settings import InferenceOptions
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,7 @@ class Model:
     format: str  # onnx | tensorrt | rknn (azaion_shared.model_formats)
     payload: bytes
     origin: str  # published | built here | local cache | file
+    version: int | None = None  # the release it came from (None: a local file)
 
 
 def load_file(path: Path, key: bytes | None) -> Model:
@@ -60,87 +65,129 @@ class Acquirer:
         options: InferenceOptions,
         key: bytes,
         api: ApiClient,
-        cdn: Storage,
-        cache_dir: Path,
+        cache: ReleaseCache,
         builder: Callable[[bytes], bytes] | None = None,
+        tensorrt_version: Callable[[], str] | None = None,
     ):
-        self.options, self.key, self.api, self.cdn = options, key, api, cdn
-        self.cache_dir = cache_dir
+        self.options, self.key, self.api, self.cache = options, key, api, cache
         self.builder = builder
+        self.tensorrt_version = tensorrt_version
 
-    def fetch(self, name: str) -> bytes:
+    # --- parts, verified against the signed manifest -------------------------------------------------
+    def fetch(self, release: Release, artifact: Artifact) -> bytes:
+        """The plaintext of an artifact, each part from the cache or the api/CDN, every hash checked."""
+        folder = self.cache.release_dir(release.version)
         try:
-            return fetch_resource(name, self.key, self.api, self.cdn, self.cache_dir)
+            small = self._small(folder / small_name(artifact.resource), artifact)
+            big = self._big(folder / big_name(artifact.resource), artifact)
+            expected_total(small, len(big))
+            plaintext = decrypt_bytes(small + big, self.key)
+        except ChecksumMismatchError as exc:
+            raise ModelError(f"release {release.version}, {artifact.resource}: {exc}") from exc
         except DecryptionError as exc:
-            raise ModelError(f"{name}: {exc} (is AZAION_MODEL_KEY the key the model was published with?)") from exc
-        except StorageError as exc:
-            raise ModelError(f"{name}: the big part could not be fetched from the CDN: {exc}") from exc
+            raise ModelError(
+                f"release {release.version}, {artifact.resource}: {exc} (is AZAION_MODEL_KEY the key it was "
+                "published with?)"
+            ) from exc
+        digest = hashlib.sha256(plaintext).hexdigest()
+        if digest != artifact.plaintext_sha256 or len(plaintext) != artifact.plaintext_size:
+            raise ModelError(
+                f"release {release.version}, {artifact.resource}: the decrypted model is not the one the release "
+                f"signed (SHA-256 {digest[:16]}…, expected {artifact.plaintext_sha256[:16]}…): refused"
+            )
+        return plaintext
 
-    def acquire(self, device: Device, backend: str = "auto") -> Model:
-        """The model for ``device`` (``backend`` forces one: onnxruntime, tensorrt, rknn)."""
+    def _small(self, path: Path, artifact: Artifact) -> bytes:
+        if path.is_file():
+            data = path.read_bytes()
+            if _matches(data, artifact.small_sha256, artifact.small_size):
+                return data
+        data = self.api.download(small_name(artifact.resource))
+        if not _matches(data, artifact.small_sha256, artifact.small_size):
+            raise ChecksumMismatchError(
+                f"the small part from the api (SHA-256 {hashlib.sha256(data).hexdigest()[:16]}…, {len(data)} bytes) "
+                "is not the one the release signed: a forged or corrupted part, refused"
+            )
+        atomic_write_bytes(path, data, mode=0o600)
+        return data
+
+    def _big(self, path: Path, artifact: Artifact) -> bytes:
+        if path.is_file():
+            data = path.read_bytes()
+            if _matches(data, artifact.big_sha256, artifact.big_size):
+                return data
+            log.warning("the cached %s does not match its release; downloading it again", path.name)
+            path.unlink()
+        log.info("downloading %s (%d bytes) ...", big_name(artifact.resource), artifact.big_size)
+        self.api.download_part(big_name(artifact.resource), path, artifact.big_sha256, artifact.big_size)
+        return path.read_bytes()
+
+    # --- which artifact ------------------------------------------------------------------------------
+    def acquire(self, release: Release, device: Device, backend: str = "auto") -> Model:
+        """The model of ``release`` for ``device`` (``backend`` forces one: onnxruntime, tensorrt, rknn)."""
         want = device.format if backend == "auto" else BACKENDS[backend]
         if want is TENSORRT:
-            return self._engine(device)
+            return self._engine(release, device)
         if want is RKNN:
-            try:
-                return Model(self.options.rknn_resource, RKNN.name, self.fetch(self.options.rknn_resource), "published")
-            except ApiNotFoundError as exc:
-                if backend == "rknn":
-                    raise ModelError(f"{self.options.rknn_resource} is not published yet: {exc}") from exc
-                log.warning("no %s published; running the ONNX model on the CPU instead", self.options.rknn_resource)
-        return self._onnx()
+            artifact = release.artifact(RKNN.name)
+            if artifact is not None:
+                return Model(artifact.resource, RKNN.name, self.fetch(release, artifact), "published", release.version)
+            if backend == "rknn":
+                raise ModelError(f"release {release.version} has no RKNN model (export and release one)")
+            log.warning("release %d has no RKNN model; running its ONNX model on the CPU instead", release.version)
+        return self._onnx(release)
 
-    def _onnx(self) -> Model:
-        name = self.options.onnx_resource
-        try:
-            return Model(name, ONNX.name, self.fetch(name), "published")
-        except ApiNotFoundError as exc:
-            raise ModelError(f"no model is published yet ({name}): train and publish one first ({exc})") from exc
+    def _onnx(self, release: Release) -> Model:
+        artifact = release.artifact(ONNX.name)
+        if artifact is None:
+            raise ModelError(f"release {release.version} has no ONNX model, the fallback every device needs")
+        return Model(artifact.resource, ONNX.name, self.fetch(release, artifact), "published", release.version)
 
     # --- TensorRT engines -----------------------------------------------------------------------
-    def local_engine_path(self, name: str) -> Path:
-        return self.cache_dir / f"{name}.local"
-
-    def _engine(self, device: Device) -> Model:
-        name = device.engine_name()
-        if name is None:
+    def _engine(self, release: Release, device: Device) -> Model:
+        if device.compute_capability is None:
             raise ModelError("TensorRT needs an NVIDIA GPU, and none was found here (use --backend onnxruntime)")
-        try:
-            return Model(name, TENSORRT.name, self.fetch(name), "published")
-        except ApiNotFoundError:
-            log.info("no %s published", name)
-        local = self.local_engine_path(name)
-        if local.exists():
-            try:
-                return Model(name, TENSORRT.name, decrypt_bytes(local.read_bytes(), self.key), "local cache")
-            except DecryptionError as exc:
-                log.warning("the engine built here earlier (%s) is unusable (%s); building it again", local, exc)
-        return self.build_engine(name)
+        artifact = release.artifact(TENSORRT.name, device.compute_capability)
+        if artifact is not None:
+            return Model(artifact.resource, TENSORRT.name, self.fetch(release, artifact), "published", release.version)
+        log.info("release %d has no engine for compute capability %s", release.version, device.compute_capability)
+        return self.build_engine(release, device, reuse=True)
 
-    def build_engine(self, name: str) -> Model:
-        """Build an engine for this GPU from the ONNX model, cache it encrypted, publish it if allowed."""
+    def engine_path(self, release: Release, device: Device) -> Path:
+        onnx = release.artifact(ONNX.name)
+        if onnx is None:
+            raise ModelError(f"release {release.version} has no ONNX model to build a TensorRT engine from")
+        if self.tensorrt_version is None:
+            from azaion_shared.vendors import tensorrt
+
+            self.tensorrt_version = lambda: str(tensorrt.tensorrt().__version__)
+        return self.cache.engine_path(onnx.plaintext_sha256, self.tensorrt_version(), device.compute_capability or "")
+
+    def build_engine(self, release: Release, device: Device, reuse: bool = False) -> Model:
+        """An engine for this GPU from the release's ONNX model: the one built here before (``reuse``),
+        else built now and cached encrypted. It stays on this device."""
+        path = self.engine_path(release, device)
+        name = TENSORRT.resource(device.compute_capability)
+        if reuse and path.exists():
+            try:
+                engine = decrypt_bytes(path.read_bytes(), self.key)
+                return Model(name, TENSORRT.name, engine, "local cache", release.version)
+            except DecryptionError as exc:
+                log.warning("the engine built here earlier (%s) is unusable (%s); building it again", path, exc)
         if self.builder is None:
             from inference.backends.tensorrt import build_engine
 
             options = self.options
             self.builder = lambda onnx: build_engine(onnx, fp16=options.engine_fp16, max_batch=options.engine_max_batch)
-        onnx = self._onnx()
-        log.info("building %s from %s for this GPU (minutes on a Jetson) ...", name, onnx.name)
+        onnx = self._onnx(release)
+        log.info(
+            "building %s from release %d's ONNX model for this GPU (minutes on a Jetson) ...", name, release.version
+        )
         engine = self.builder(onnx.payload)
-        encrypted = encrypt_bytes(engine, self.key)
-        local = self.local_engine_path(name)
-        atomic_write_bytes(private_folder(self.cache_dir, enforce=True) / local.name, encrypted, mode=0o600)
-        log.info("engine cached encrypted in %s", local)
-        if self.options.publish_engines:
-            self._publish(name, local)
-        return Model(name, TENSORRT.name, engine, "built here")
+        atomic_write_bytes(path, encrypt_bytes(engine, self.key), mode=0o600)
+        log.info("engine cached encrypted in %s (never published)", path)
+        return Model(name, TENSORRT.name, engine, "built here", release.version)
 
-    def _publish(self, name: str, encrypted: Path) -> None:
-        role = self.api.role()
-        if not may_upload(role):
-            log.info("this user's role (%s) may not upload; %s stays in the local cache only", role, name)
-            return
-        try:
-            publish_encrypted(encrypted, name, self.api, self.cdn)
-        except (ApiError, StorageError) as exc:
-            log.warning("could not publish %s (%s); it stays in the local cache", name, exc)
+
+def _matches(data: bytes, sha256: str, size: int) -> bool:
+    return len(data) == size and hashlib.sha256(data).hexdigest() == sha256

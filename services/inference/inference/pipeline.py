@@ -9,6 +9,11 @@ Three threads joined by bounded queues::
 The model thread is the one that must never wait: the reader fills the next batch while the model
 runs this one, and the outputs deal with the previous one. A full queue slows the reader down
 (live sources then drop frames in the capture buffer, not in memory here).
+
+A new model (a fleet update) is handed over with :meth:`Pipeline.swap`, already loaded and warmed up.
+The reader adopts it between two batches, so every frame is letterboxed for, run by and reported with
+one model; the model thread closes the old one once its last batch is through. No frame is skipped
+and the source and the outputs never stop.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from inference.draw import draw
 from inference.errors import Stopped
 from inference.letterbox import Placement, letterbox
 from inference.postprocess import Detections, postprocess
-from inference.sinks import Sink
+from inference.sinks import Running, Sink
 from inference.source import Frame
 
 log = logging.getLogger(__name__)
@@ -40,6 +45,8 @@ class Batch:
     frames: list[Frame]
     placements: list[Placement]
     images: np.ndarray  # (n, h, w, 3) RGB uint8
+    backend: Backend
+    model: Running
     output: np.ndarray | None = None
 
 
@@ -51,6 +58,7 @@ class Stats:
     wall_seconds: float = 0.0
     model_seconds: float = 0.0
     per_class: dict[str, int] = field(default_factory=dict)
+    versions: list[int | None] = field(default_factory=list)  # the model versions that ran, in order
 
     @property
     def fps(self) -> float:
@@ -71,6 +79,7 @@ class Stats:
             "model_seconds": round(self.model_seconds, 3),
             "fps": round(self.fps, 2),
             "overhead": round(self.overhead, 4),
+            "model_versions": self.versions,
         }
 
 
@@ -84,16 +93,48 @@ class Pipeline:
         max_det: int = 300,
         queue_size: int = 4,
         on_frame: Callable[[Frame, Detections], None] | None = None,
+        version: int | None = None,
     ):
         self.backend, self.sinks = backend, sinks
+        self.model = Running(backend.info, version)
         self.conf, self.iou, self.max_det = conf, iou, max_det
         self.queue_size = queue_size
         self.on_frame = on_frame
         self._stop = threading.Event()
         self._errors: list[BaseException] = []
+        self._next: tuple[Backend, Running] | None = None
+        self._swap_lock = threading.Lock()
+        self._model_seconds = 0.0
+        self.swaps = 0
+        self.frames_done = 0  # frames through the outputs so far (heartbeats report the rate)
 
     def stop(self) -> None:
         self._stop.set()
+
+    def swap(self, backend: Backend, version: int | None) -> None:
+        """Run ``backend`` (loaded, warmed up) from the next batch on; the pipeline closes the old one.
+        A swap not yet adopted is replaced (and closed) by a newer one."""
+        with self._swap_lock:
+            replaced, self._next = self._next, (backend, Running(backend.info, version))
+        if replaced is not None:
+            replaced[0].close()
+
+    def _adopt(self) -> None:
+        """Reader thread, between batches: take over a model handed in by :meth:`swap`."""
+        with self._swap_lock:
+            handed, self._next = self._next, None
+        if handed is not None:
+            self.backend, self.model = handed
+            self.swaps += 1
+            log.info("now running model version %s (%s)", self.model.version, self.backend.name)
+
+    def close(self) -> None:
+        """Close the running backend and any handed in but not adopted."""
+        with self._swap_lock:
+            handed, self._next = self._next, None
+        for backend in (self.backend, handed[0] if handed else None):
+            if backend is not None:
+                backend.close()
 
     # --- the three stages -----------------------------------------------------------------------
     def _put(self, q: queue.Queue, item) -> None:
@@ -114,23 +155,25 @@ class Pipeline:
                     raise Stopped from None
 
     def _reader(self, frames: Iterable[Frame], out: queue.Queue) -> None:
-        size, batch = self.backend.input_size, self.backend.batch
         try:
             pending: list[Frame] = []
             placements: list[Placement] = []
-            buffer = np.empty((batch, *size, 3), np.uint8)
+            buffer = None
             for frame in frames:
                 if self._stop.is_set():
                     raise Stopped
-                _, placement = letterbox(frame.image, size, out=buffer[len(pending)])
+                if not pending:  # between two batches: the one place a new model may take over
+                    self._adopt()
+                    backend, model = self.backend, self.model
+                    buffer = np.empty((backend.batch, *backend.input_size, 3), np.uint8)
+                _, placement = letterbox(frame.image, backend.input_size, out=buffer[len(pending)])
                 pending.append(frame)
                 placements.append(placement)
-                if len(pending) == batch:
-                    self._put(out, Batch(pending, placements, buffer))
+                if len(pending) == backend.batch:
+                    self._put(out, Batch(pending, placements, buffer, backend, model))
                     pending, placements = [], []
-                    buffer = np.empty((batch, *size, 3), np.uint8)
             if pending:  # the last, short batch: the backend pads it if its model needs a full one
-                self._put(out, Batch(pending, placements, buffer[: len(pending)]))
+                self._put(out, Batch(pending, placements, buffer[: len(pending)], backend, model))
             self._put(out, _END)
         except Stopped:
             pass
@@ -138,18 +181,28 @@ class Pipeline:
             self._fail(exc)
 
     def _model(self, inbox: queue.Queue, out: queue.Queue) -> None:
+        previous: Backend | None = None
         try:
             while True:
                 item = self._get(inbox)
                 if item is _END:
                     self._put(out, _END)
                     return
-                item.output = self.backend.infer(item.images)
+                backend = item.backend
+                if previous is not None and backend is not previous:
+                    previous.close()  # its last batch is through: FIFO queues keep the order
+                previous = backend
+                before = backend.model_seconds
+                item.output = backend.infer(item.images)
+                self._model_seconds += backend.model_seconds - before
                 self._put(out, item)
         except Stopped:
             pass
         except BaseException as exc:
             self._fail(exc)
+        finally:
+            if previous is not None and previous is not self.backend:  # swapped out, its batches cut short
+                previous.close()
 
     def _fail(self, exc: BaseException) -> None:
         self._errors.append(exc)
@@ -157,15 +210,19 @@ class Pipeline:
 
     def _emit(self, batch: Batch, stats: Stats) -> None:
         drawing = any(s.needs_drawing for s in self.sinks)
-        info = self.backend.info
+        model = batch.model
+        info = model.info
+        if not stats.versions or stats.versions[-1] != model.version:
+            stats.versions.append(model.version)
         for frame, placement, raw in zip(batch.frames, batch.placements, batch.output, strict=True):
             detections = postprocess(raw, placement, self.conf, self.iou, self.max_det)
             drawn = draw(frame.image.copy(), detections, info) if drawing else None
             for sink in self.sinks:
-                sink.write(frame, detections, drawn)
+                sink.write(frame, detections, drawn, model)
             if self.on_frame:
                 self.on_frame(frame, detections)
             stats.frames += 1
+            self.frames_done += 1
             stats.detections += len(detections)
             for cls in detections.classes:
                 name = info.name(int(cls))
@@ -177,7 +234,7 @@ class Pipeline:
     def run(self, frames: Iterable[Frame], progress: Callable[[int], None] | None = None) -> Stats:
         """Process every frame; returns the figures. Raises the first error of any stage."""
         stats = Stats()
-        model_before = self.backend.model_seconds
+        self._model_seconds = 0.0
         batches: queue.Queue = queue.Queue(self.queue_size)
         results: queue.Queue = queue.Queue(self.queue_size)
         threads = [
@@ -205,7 +262,7 @@ class Pipeline:
             for thread in threads:
                 thread.join(timeout=30)
             stats.wall_seconds = time.perf_counter() - started
-            stats.model_seconds = self.backend.model_seconds - model_before
+            stats.model_seconds = self._model_seconds
         if self._errors:
             raise self._errors[0]
         return stats

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from azaion_shared.model_formats import RKNN, TENSORRT
+from azaion_shared.releases import Release
 from inference.acquire import Acquirer, Model
 from inference.backends.base import Backend
 from inference.device import Device
@@ -29,14 +30,31 @@ def open_backend(model: Model, options: InferenceOptions) -> Backend:
     return OnnxRuntimeBackend(model.payload, threads=options.threads)
 
 
-def acquire_backend(acquirer: Acquirer, device: Device, options: InferenceOptions) -> tuple[Model, Backend]:
-    """Fetch the model for this device and open it; an engine that does not fit this GPU is rebuilt here."""
-    model = acquirer.acquire(device, options.backend)
+def acquire_backend(
+    acquirer: Acquirer, release: Release, device: Device, options: InferenceOptions
+) -> tuple[Model, Backend]:
+    """Fetch the release's model for this device, open it and run it once; an engine that does not fit this
+    GPU is rebuilt here. Whatever fails to load is a ModelError, and nothing of it stays open."""
+    model = acquirer.acquire(release, device, options.backend)
     try:
-        return model, open_backend(model, options)
+        return model, warmed_up(open_backend(model, options))
     except ModelError as exc:
         if model.format != TENSORRT.name or model.origin == "built here":
             raise
         log.warning("%s (%s) does not run here: %s; building a new one", model.name, model.origin, exc)
-        model = acquirer.build_engine(model.name)
-        return model, open_backend(model, options)
+        model = acquirer.build_engine(release, device)
+        return model, warmed_up(open_backend(model, options))
+
+
+def warmed_up(backend: Backend) -> Backend:
+    """Run the backend once on a blank image, so that a model that loads but cannot run is caught now,
+    before it replaces a working one (and its first real batch does not pay the start-up)."""
+    import numpy as np
+
+    try:
+        backend.infer(np.zeros((1, *backend.input_size, 3), np.uint8))
+    except Exception as exc:
+        backend.close()
+        raise ModelError(f"the model loads but does not run: {exc}") from exc
+    backend.model_seconds, backend.calls = 0.0, 0
+    return backend

@@ -1,4 +1,6 @@
-"""The inference service's settings: ``AZAION_INFERENCE__*``, the API client and the CDN."""
+"""The inference service's settings: ``AZAION_INFERENCE__*``, the API client and the model key.
+
+No CDN settings: a device gets big parts through links the api hands it (least privilege)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from azaion_shared.api_client import ApiClientSettings
-from azaion_shared.cdn import CdnSettings
 from azaion_shared.model_formats import ONNX, RKNN
 from azaion_shared.settings import AzaionSettings, ModelKeyFields
 
@@ -29,15 +30,48 @@ class InferenceOptions(BaseModel):
     rknn_resource: str = Field(RKNN.resource(), description="Name of the RKNN resource (Rockchip NPUs).")
     engine_fp16: bool = Field(True, description="Build TensorRT engines in FP16 (TensorRT 10; 11 uses the ONNX types).")
     engine_max_batch: int = Field(4, ge=1, description="Largest batch of an engine built here.")
-    publish_engines: bool = Field(True, description="Publish an engine built here when this user's role may upload.")
+    trusted_keys: list[Path] = Field(
+        default_factory=list,
+        description="The publishers' Ed25519 public keys this device trusts (publisher.pub files; JSON list). "
+        "Releases signed by no key here are refused. More than one: a key rotation.",
+    )
+    channel: str = Field("stable", description="The release channel this device follows.")
+    poll_seconds: float = Field(
+        60.0, ge=0, description="How often the channel is polled for a new release (0: only at start)."
+    )
+    heartbeat_seconds: float = Field(
+        60.0, ge=0, description="How often this device reports itself to the api's inventory (0: never)."
+    )
+    device_name: str | None = Field(
+        None, description="This device's name in the inventory (`python -m api devices list`); default the host name."
+    )
     live_host: str = Field("0.0.0.0", description="Address the --live view listens on (headless boxes: all).")
     threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0: its default).")
 
     def cache(self, root: Path) -> Path:
         return self.cache_dir or root / "edge-cache"
 
+    def trusted(self) -> list:
+        """The trusted public keys, loaded; a clear error when there are none."""
+        from azaion_shared.errors import ConfigError
+        from azaion_shared.signing import load_public
+
+        if not self.trusted_keys:
+            raise ConfigError(
+                "AZAION_INFERENCE__TRUSTED_KEYS is not set: a device runs only releases signed by a publisher it "
+                "trusts; give it the training server's publisher.pub, e.g. AZAION_INFERENCE__TRUSTED_KEYS='[\"/keys/"
+                "publisher.pub\"]'"
+            )
+        return [load_public(path) for path in self.trusted_keys]
+
+    def name(self) -> str:
+        import re
+        import socket
+
+        name = self.device_name or socket.gethostname()
+        return re.sub(r"[^A-Za-z0-9._-]", "-", name).lstrip("._-")[:64] or "device"
+
 
 class InferenceSettings(AzaionSettings, ModelKeyFields):
     inference: InferenceOptions = Field(default_factory=InferenceOptions)
     api_client: ApiClientSettings = Field(default_factory=ApiClientSettings)
-    cdn: CdnSettings = Field(default_factory=CdnSettings)

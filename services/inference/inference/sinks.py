@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -24,11 +25,19 @@ log = logging.getLogger(__name__)
 OTHER_OUTPUTS = "--output FILE.mp4 (annotated video), --json FILE.jsonl (detections) or --live PORT (a browser view)"
 
 
+@dataclass(frozen=True)
+class Running:
+    """The model that produced a frame: its metadata, and the release version (None: a local file)."""
+
+    info: ModelInfo
+    version: int | None = None
+
+
 class Sink(ABC):
     needs_drawing = False
 
     @abstractmethod
-    def write(self, frame: Frame, detections: Detections, drawn: np.ndarray | None) -> None:
+    def write(self, frame: Frame, detections: Detections, drawn: np.ndarray | None, model: Running) -> None:
         """Take one processed frame (``drawn`` is the annotated image when ``needs_drawing``)."""
 
     @abstractmethod
@@ -36,11 +45,13 @@ class Sink(ABC):
         """Finish the output (flush, finalise the file)."""
 
 
-def detections_record(frame: Frame, detections: Detections, info: ModelInfo) -> dict:
-    """One line of ``--json`` (DESIGN.md, "Detections output")."""
+def detections_record(frame: Frame, detections: Detections, model: Running) -> dict:
+    """One line of ``--json`` (DESIGN.md, "Detections output"; ``model_version``: the release that ran)."""
     height, width = frame.image.shape[:2]
+    info = model.info
     return {
         "frame": frame.index,
+        "model_version": model.version,
         "time_ms": round(frame.time_ms, 3),
         "width": width,
         "height": height,
@@ -62,16 +73,16 @@ def detections_record(frame: Frame, detections: Detections, info: ModelInfo) -> 
 class JsonlSink(Sink):
     """One JSON object per processed frame, flushed line by line (a reader may follow the file)."""
 
-    def __init__(self, path: Path, info: ModelInfo):
-        self.path, self.info = path, info
+    def __init__(self, path: Path):
+        self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("w", encoding="utf-8")
         except OSError as exc:
             raise OutputError(f"cannot write detections to {path}: {exc}") from exc
 
-    def write(self, frame: Frame, detections: Detections, drawn: np.ndarray | None) -> None:
-        self._file.write(json.dumps(detections_record(frame, detections, self.info), separators=(",", ":")) + "\n")
+    def write(self, frame: Frame, detections: Detections, drawn: np.ndarray | None, model: Running) -> None:
+        self._file.write(json.dumps(detections_record(frame, detections, model), separators=(",", ":")) + "\n")
         self._file.flush()
 
     def close(self) -> None:
@@ -93,7 +104,7 @@ class VideoSink(Sink):
             raise OutputError(f"cannot write the video to {path}: {exc}") from exc
         self.frames = 0
 
-    def write(self, frame: Frame, detections: Detections, drawn: np.ndarray | None) -> None:
+    def write(self, frame: Frame, detections: Detections, drawn: np.ndarray | None, model: Running) -> None:
         image = drawn if drawn is not None else frame.image
         if self._writer is None:
             height, width = image.shape[:2]
@@ -130,7 +141,7 @@ class ShowSink(Sink):
             raise OutputError(f"--show needs a display (DISPLAY is not set); use {OTHER_OUTPUTS}")
         self.stopped = False
 
-    def write(self, frame: Frame, detections: Detections, drawn: np.ndarray | None) -> None:
+    def write(self, frame: Frame, detections: Detections, drawn: np.ndarray | None, model: Running) -> None:
         cv2.imshow(self.WINDOW, drawn if drawn is not None else frame.image)
         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
             self.stopped = True
@@ -218,7 +229,7 @@ class LiveSink(Sink):
             with self._cond:
                 self.viewers -= 1
 
-    def write(self, frame: Frame, detections: Detections, drawn: np.ndarray | None) -> None:
+    def write(self, frame: Frame, detections: Detections, drawn: np.ndarray | None, model: Running) -> None:
         if not self.viewers:
             return
         ok, jpeg = cv2.imencode(

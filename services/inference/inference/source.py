@@ -28,8 +28,8 @@ class Frame:
 class Source:
     """Iterate :class:`Frame` s; ``total`` is the number of frames that will be processed, if known."""
 
-    def __init__(self, spec: str, every: int = 1, max_frames: int | None = None):
-        self.spec, self.every, self.max_frames = spec, every, max_frames
+    def __init__(self, spec: str, every: int = 1, max_frames: int | None = None, loop: bool = False):
+        self.spec, self.every, self.max_frames, self.loop = spec, every, max_frames, loop
         self.live = False
         self._images: list[Path] | None = None
         self._capture: cv2.VideoCapture | None = None
@@ -51,6 +51,8 @@ class Source:
                 self._open_capture(str(path))
         else:
             raise SourceError(f"no such file, folder or camera: {spec!r} (a camera is a number, a stream a URL)")
+        if loop and self.live:
+            raise SourceError("--loop plays a video file or an image folder again and again; a live source has no end")
         self.fps = self._fps()
 
     def _open_capture(self, target: int | str) -> None:
@@ -77,28 +79,45 @@ class Source:
     @property
     def total(self) -> int | None:
         count = self.frame_count
-        if count is None:
+        if count is None or self.loop:
             return self.max_frames
         processed = (count + self.every - 1) // self.every
         return min(processed, self.max_frames) if self.max_frames else processed
 
     def __iter__(self) -> Iterator[Frame]:
-        frames = self._images_iter() if self._images is not None else self._video_iter()
-        for emitted, frame in enumerate(frames, start=1):
+        for emitted, frame in enumerate(self._passes(), start=1):
             yield frame
             if self.max_frames and emitted >= self.max_frames:
                 return
 
-    def _images_iter(self) -> Iterator[Frame]:
-        for index in range(0, len(self._images), self.every):
-            path = self._images[index]
+    def _passes(self) -> Iterator[Frame]:
+        """One pass over the source, or with ``loop`` one after another (frame numbers keep counting)."""
+        start = 0
+        while True:
+            yield from self._images_iter(start) if self._images is not None else self._video_iter(start)
+            if not self.loop:
+                return
+            if self._played == start:
+                raise SourceError(f"{self.spec} gave no frame to loop over")
+            start = self._played
+            if self._capture is not None:  # rewind by opening it again: reliable with every container
+                self._capture.release()
+                self._open_capture(self.spec)
+
+    def _images_iter(self, start: int = 0) -> Iterator[Frame]:
+        self._played = start + len(self._images)
+        for position, path in enumerate(self._images):
+            index = start + position
+            if index % self.every:
+                continue
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is None:
                 raise SourceError(f"{path} is not an image OpenCV can read")
             yield Frame(index, index * 1000.0, image)
 
-    def _video_iter(self) -> Iterator[Frame]:
-        capture, started, index = self._capture, time.monotonic(), 0
+    def _video_iter(self, start: int = 0) -> Iterator[Frame]:
+        capture, started, index = self._capture, time.monotonic(), start
+        self._played = start
         while True:
             if index % self.every:
                 if not capture.grab():
@@ -110,6 +129,7 @@ class Source:
                 when = (time.monotonic() - started) * 1000 if self.live else index * 1000.0 / self.fps
                 yield Frame(index, when, image)
             index += 1
+            self._played = index
 
     def close(self) -> None:
         if self._capture is not None:

@@ -1,98 +1,130 @@
-"""Choosing, fetching and building the model for a device, against the real api service."""
+"""Choosing, fetching, verifying and building the model of a signed release, against the real api service."""
 
 from __future__ import annotations
 
 import pytest
 from edge_fakes import FAKE_ENGINE, FAKE_RKNN, install
+from release_kit import PASSWORD, Kit, artifact_file, forge_big_part, onnx_file
 
-from azaion_shared.api_client import ApiClient, RetryPolicy
 from azaion_shared.cdn import LocalStorage
 from azaion_shared.crypto import MAGIC, generate_key, parse_key
-from azaion_shared.distribution import publish_resource
+from azaion_shared.distribution import big_name, small_name
 from azaion_shared.model_formats import ONNX, RKNN, TENSORRT
 from azaion_shared.model_info import make_bundle
 from inference.acquire import Acquirer, load_file
 from inference.device import Device
 from inference.errors import ModelError
+from inference.release_cache import ReleaseCache
 from inference.runtime import acquire_backend
 from inference.settings import InferenceOptions
 
-PASSWORD = "a-long-enough-password"
 GPU = Device(TENSORRT, "fake GPU", "87")
+CPU = Device(ONNX, "cpu")
 
 
 @pytest.fixture
 def world(api_server, tmp_path, tiny_model):
     api_server.add_user("trainer@x.io", PASSWORD, "ResourceUploader")
     api_server.add_user("edge@x.io", PASSWORD, "Device")
-    key = parse_key(generate_key())
-    cdn = LocalStorage(tmp_path / "cdn")
-    onnx = tiny_model.onnx(128, 4)
+    kit = Kit(api_server.url, LocalStorage(tmp_path / "cdn"), parse_key(generate_key()), tmp_path / "keys")
 
     class World:
-        def client(self, email):
-            return ApiClient(
-                api_server.url, email, PASSWORD, retry=RetryPolicy(attempts=2, base_delay=0.01), timeout=10
-            )
-
-        def publish(self, path, name):
-            with self.client("trainer@x.io") as api:
-                publish_resource(path, name, key, api, cdn)
-
-        def acquirer(self, email, cache="cache", **options):
-            return Acquirer(InferenceOptions(**options), key, self.client(email), cdn, tmp_path / cache)
+        def acquirer(self, cache="cache", **options):
+            cache_dir = ReleaseCache(tmp_path / cache)
+            return Acquirer(InferenceOptions(**options), kit.key, kit.client("edge@x.io"), cache_dir)
 
     world = World()
-    world.key, world.cdn, world.onnx, world.tmp, world.api = key, cdn, onnx, tmp_path, api_server
+    world.kit, world.onnx, world.tmp, world.api = kit, tiny_model.onnx(128, 4), tmp_path, api_server
+    world.cdn_dir = tmp_path / "cdn"
     return world
 
 
-def stored(api_server, name: str) -> bool:
-    return any(p.name == f"{name}.small" for p in api_server.root.rglob("*"))
+def published_files(world) -> set[str]:
+    return {p.name for p in world.cdn_dir.iterdir()} | {p.name for p in world.api.root.rglob("*.small")}
 
 
-def test_nothing_published_is_a_clear_error(world):
-    with pytest.raises(ModelError, match=r"no model is published yet \(azaion.onnx\)"):
-        world.acquirer("edge@x.io").acquire(Device(ONNX, "cpu"))
+def test_a_release_without_the_fallback_onnx_is_a_clear_error(world, tmp_path):
+    rknn = tmp_path / "model.rknn"
+    rknn.write_bytes(make_bundle({"imgsz": [128, 128], "batch": 4}, FAKE_RKNN + world.onnx.read_bytes()))
+    release = world.kit.release(artifact_file(rknn, "azaion.rknn", "rknn"))
+    with pytest.raises(ModelError, match=r"release 1 has no ONNX model"):
+        world.acquirer().acquire(release, CPU)
 
 
 def test_a_cpu_device_gets_the_onnx_model_in_memory(world):
-    world.publish(world.onnx, "azaion.onnx")
-    model = world.acquirer("edge@x.io").acquire(Device(ONNX, "cpu"))
-    assert (model.name, model.format, model.origin) == ("azaion.onnx", "onnx", "published")
+    release = world.kit.release(onnx_file(world.onnx))
+    model = world.acquirer().acquire(release, CPU)
+    assert (model.name, model.format, model.origin, model.version) == ("azaion.v1.onnx", "onnx", "published", 1)
     assert model.payload == world.onnx.read_bytes()
-    cached = list((world.tmp / "cache").iterdir())
-    assert cached and all(p.read_bytes() not in model.payload for p in cached)  # only the encrypted big part
+    cached = [p for p in (world.tmp / "cache").rglob("*") if p.is_file()]
+    assert {p.name for p in cached} == {"azaion.v1.onnx.small", "azaion.v1.onnx.big"}
+    assert all(p.read_bytes() not in model.payload for p in cached)  # encrypted parts only
 
 
 def test_a_wrong_key_is_refused_with_a_hint(world):
-    world.publish(world.onnx, "azaion.onnx")
-    acquirer = world.acquirer("edge@x.io")
+    release = world.kit.release(onnx_file(world.onnx))
+    acquirer = world.acquirer()
     acquirer.key = parse_key(generate_key())
     with pytest.raises(ModelError, match="AZAION_MODEL_KEY"):
-        acquirer.acquire(Device(ONNX, "cpu"))
+        acquirer.acquire(release, CPU)
 
 
-def test_gpu_without_a_published_engine_builds_caches_and_publishes_it(world, monkeypatch):
+def test_a_forged_big_part_with_a_valid_mac_is_refused_by_its_signed_hash(world):
+    """The attack of issue 17: the model key is on every device, so anyone holding one can make a big part
+    that decrypts; only the signed manifest's SHA-256 tells it from the published one."""
+    release = world.kit.release(onnx_file(world.onnx))
+    resource = release.artifacts[0].resource
+    small = (world.api.root / "api" / "resources" / small_name(resource)).read_bytes()
+    big_path = world.cdn_dir / big_name(resource)
+    forged = forge_big_part(small, big_path.read_bytes(), world.kit.key)
+    world.kit.cdn.upload(big_name(resource), _written(world.tmp / "forged", forged))  # CDN write access
+    with pytest.raises(ModelError, match=r"is not the .* the signed release says"):
+        world.acquirer().acquire(release, CPU)
+    assert not list((world.tmp / "cache").rglob("*.big"))  # nothing forged is kept
+
+
+def test_a_small_part_that_is_not_the_signed_one_is_refused(world):
+    release = world.kit.release(onnx_file(world.onnx))
+    stored = world.api.root / "api" / "resources" / small_name(release.artifacts[0].resource)
+    data = bytearray(stored.read_bytes())
+    data[40] ^= 1
+    stored.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="small part from the api .* is not the one the release signed"):
+        world.acquirer().acquire(release, CPU)
+
+
+def test_a_broken_download_resumes_where_it_stopped(world):
+    """The .part file is kept and continued with a Range request: shown by a corrupted prefix, which a full
+    download would have overwritten, being caught by the hash and thrown away."""
+    release = world.kit.release(onnx_file(world.onnx))
+    artifact = release.artifacts[0]
+    acquirer = world.acquirer()
+    folder = acquirer.cache.release_dir(1)
+    genuine = (world.cdn_dir / big_name(artifact.resource)).read_bytes()
+    part = folder / (big_name(artifact.resource) + ".part")
+    part.write_bytes(genuine[: len(genuine) // 2])
+    assert acquirer.acquire(release, CPU).payload == world.onnx.read_bytes()  # continued, whole, verified
+    (folder / big_name(artifact.resource)).unlink()
+    part.write_bytes(b"x" * (len(genuine) // 2))  # a prefix that is not the part's
+    with pytest.raises(ModelError, match="SHA-256"):
+        acquirer.acquire(release, CPU)
+    assert not part.exists()  # the next try starts clean
+    assert acquirer.acquire(release, CPU).payload == world.onnx.read_bytes()
+
+
+def test_gpu_without_an_engine_builds_it_caches_it_encrypted_and_never_publishes_it(world, monkeypatch):
     install(monkeypatch)
-    world.publish(world.onnx, "azaion.onnx")
-    model, backend = acquire_backend(world.acquirer("trainer@x.io"), GPU, InferenceOptions())
+    release = world.kit.release(onnx_file(world.onnx))
+    before = published_files(world)
+    model, backend = acquire_backend(world.acquirer(), release, GPU, InferenceOptions())
     assert (model.name, model.origin, backend.name) == ("azaion.cc87.engine", "built here", "tensorrt")
-    local = world.tmp / "cache" / "azaion.cc87.engine.local"
-    assert local.read_bytes().startswith(MAGIC)  # cached encrypted
-    assert stored(world.api, "azaion.cc87.engine")  # an uploader's role may publish it
-    # the next start (any user) gets the published engine and builds nothing
-    model, _ = acquire_backend(world.acquirer("edge@x.io", cache="cache2"), GPU, InferenceOptions())
-    assert model.origin == "published"
-
-
-def test_a_device_role_keeps_its_engine_local_and_reuses_it(world, monkeypatch):
-    install(monkeypatch)
-    world.publish(world.onnx, "azaion.onnx")
-    first, _ = acquire_backend(world.acquirer("edge@x.io"), GPU, InferenceOptions())
-    assert first.origin == "built here" and not stored(world.api, "azaion.cc87.engine")
-    second, _ = acquire_backend(world.acquirer("edge@x.io"), GPU, InferenceOptions())
-    assert second.origin == "local cache" and second.payload == first.payload
+    onnx_sha = release.artifact("onnx").plaintext_sha256
+    (engine,) = (world.tmp / "cache" / "engines").iterdir()
+    assert engine.name == f"{onnx_sha[:16]}-trt10.3.0-cc87.engine"  # signed ONNX hash, TensorRT version, GPU
+    assert engine.read_bytes().startswith(MAGIC)  # cached encrypted
+    assert published_files(world) == before  # a device never publishes what it built
+    second, _ = acquire_backend(world.acquirer(), release, GPU, InferenceOptions())
+    assert second.origin == "local cache" and second.payload == model.payload
 
 
 def test_the_edge_cache_is_private_whatever_the_umask(world, monkeypatch):
@@ -100,46 +132,55 @@ def test_the_edge_cache_is_private_whatever_the_umask(world, monkeypatch):
     import stat
 
     install(monkeypatch)
-    world.publish(world.onnx, "azaion.onnx")
+    release = world.kit.release(onnx_file(world.onnx))
     old = os.umask(0o022)
     try:
-        acquire_backend(world.acquirer("edge@x.io"), GPU, InferenceOptions())  # fetches ONNX, builds an engine
+        acquire_backend(world.acquirer(), release, GPU, InferenceOptions())  # fetches ONNX, builds an engine
     finally:
         os.umask(old)
     cache = world.tmp / "cache"
-    files = list(cache.iterdir())
-    assert {p.name.split(".")[-1] for p in files} >= {"big", "local"}  # the ONNX's big part, the engine built here
-    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    files = [p for p in cache.rglob("*") if p.is_file()]
+    assert {p.name.split(".")[-1] for p in files} >= {"big", "small", "engine"}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in cache.rglob("*") if p.is_dir()} | {
+        stat.S_IMODE(cache.stat().st_mode)
+    } == {0o700}
     assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o600}
 
 
-def test_a_published_engine_for_another_tensorrt_is_rebuilt_here(world, monkeypatch, tmp_path):
+def test_a_released_engine_for_another_tensorrt_is_rebuilt_here(world, monkeypatch, tmp_path):
     install(monkeypatch)
-    world.publish(world.onnx, "azaion.onnx")
     foreign = tmp_path / "foreign.engine"
     foreign.write_bytes(make_bundle({"names": {"0": "person"}}, b"engine of another TensorRT"))
-    world.publish(foreign, "azaion.cc87.engine")
-    model, backend = acquire_backend(world.acquirer("edge@x.io"), GPU, InferenceOptions())
+    engine = artifact_file(foreign, "azaion.cc87.engine", "tensorrt", compute_capability="87")
+    release = world.kit.release(onnx_file(world.onnx), engine)
+    assert release.artifact("tensorrt", "87").resource == "azaion.cc87.v1.engine"
+    model, backend = acquire_backend(world.acquirer(), release, GPU, InferenceOptions())
     assert model.origin == "built here" and backend.name == "tensorrt"
 
 
 def test_rockchip_prefers_rknn_and_falls_back_to_onnx(world, monkeypatch, tmp_path):
     install(monkeypatch)
-    world.publish(world.onnx, "azaion.onnx")
     board = Device(RKNN, "RK3588")
-    assert world.acquirer("edge@x.io").acquire(board).format == "onnx"
-    with pytest.raises(ModelError, match=r"azaion\.rknn is not published"):
-        world.acquirer("edge@x.io").acquire(board, backend="rknn")
+    first = world.kit.release(onnx_file(world.onnx))
+    assert world.acquirer().acquire(first, board).format == "onnx"
+    with pytest.raises(ModelError, match=r"release 1 has no RKNN model"):
+        world.acquirer().acquire(first, board, backend="rknn")
     rknn = tmp_path / "model.rknn"
     rknn.write_bytes(make_bundle({"imgsz": [128, 128], "batch": 4}, FAKE_RKNN + world.onnx.read_bytes()))
-    world.publish(rknn, "azaion.rknn")
-    model, backend = acquire_backend(world.acquirer("edge@x.io"), board, InferenceOptions())
-    assert (model.format, backend.name) == ("rknn", "rknn")
+    second = world.kit.release(onnx_file(world.onnx), artifact_file(rknn, "azaion.rknn", "rknn"))
+    model, backend = acquire_backend(world.acquirer(), second, board, InferenceOptions())
+    assert (model.format, model.name, backend.name) == ("rknn", "azaion.v2.rknn", "rknn")
 
 
 def test_a_gpu_forced_to_tensorrt_needs_a_gpu(world):
+    release = world.kit.release(onnx_file(world.onnx))
     with pytest.raises(ModelError, match="needs an NVIDIA GPU"):
-        world.acquirer("edge@x.io").acquire(Device(ONNX, "cpu"), backend="tensorrt")
+        world.acquirer().acquire(release, CPU, backend="tensorrt")
+
+
+def _written(path, data: bytes):
+    path.write_bytes(data)
+    return path
 
 
 def test_local_model_files_plain_or_encrypted(world, tmp_path):
@@ -147,8 +188,8 @@ def test_local_model_files_plain_or_encrypted(world, tmp_path):
 
     assert load_file(world.onnx, None).payload == world.onnx.read_bytes()
     encrypted = tmp_path / "azaion.onnx"
-    encrypt_file(world.onnx, encrypted, world.key)
-    assert load_file(encrypted, world.key).payload == world.onnx.read_bytes()
+    encrypt_file(world.onnx, encrypted, world.kit.key)
+    assert load_file(encrypted, world.kit.key).payload == world.onnx.read_bytes()
     with pytest.raises(ModelError, match="is encrypted"):
         load_file(encrypted, None)
     with pytest.raises(ModelError, match="cannot read"):

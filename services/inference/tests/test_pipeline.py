@@ -20,23 +20,30 @@ class Recording(Backend):
 
     name = "recording"
 
-    def __init__(self, batch=4, size=(64, 64), fixed=True, fail_at=None):
+    def __init__(self, batch=4, size=(64, 64), fixed=True, fail_at=None, names=None):
         super().__init__()
         self._batch, self._size, self._fixed, self.fail_at = batch, size, fixed, fail_at
+        self.names = names or {0: "person"}
         self.seen: list[int] = []
+        self.shapes: set[tuple] = set()
+        self.closed = 0
 
     batch = property(lambda self: self._batch)
     input_size = property(lambda self: self._size)
     fixed_batch = property(lambda self: self._fixed)
-    info = property(lambda self: ModelInfo(names={0: "person"}))
+    info = property(lambda self: ModelInfo(names=self.names))
+
+    def close(self):
+        self.closed += 1
 
     def _run(self, images):
         self.seen.append(len(images))
+        self.shapes.add(images.shape[1:])
         if self.fail_at is not None and len(self.seen) == self.fail_at:
             raise RuntimeError("the model broke")
         out = np.zeros((len(images), 5, 2), np.float32)
         out[:, :4, 0] = [32, 32, 10, 10]
-        out[:, 4, 0] = 0.5 + images[:, 32, 32, 0] / 1000  # a score that says which frame it was
+        out[:, 4, 0] = 0.5 + images[:, images.shape[1] // 2, images.shape[2] // 2, 0] / 1000  # a score that says which frame it was
         return out
 
 
@@ -83,7 +90,7 @@ def test_outputs_jsonl_and_mp4(tmp_path):
     video = write_video(tmp_path / "in.mp4", 12, size=(160, 96))
     backend = Recording(batch=4)
     jsonl, mp4 = tmp_path / "out" / "dets.jsonl", tmp_path / "out" / "annotated.mp4"
-    sinks = [JsonlSink(jsonl, backend.info), VideoSink(mp4, fps=5.0)]
+    sinks = [JsonlSink(jsonl), VideoSink(mp4, fps=5.0)]
     Pipeline(backend, sinks).run(Source(str(video), every=2))
     for sink in sinks:
         sink.close()
@@ -117,3 +124,42 @@ def test_image_folder_source_and_clear_errors(tmp_path):
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     with pytest.raises(SourceError, match="cannot open"):
         Source(str(tmp_path / "broken.mp4"))
+
+
+def test_a_swap_between_two_frames_loses_none_and_every_frame_says_its_model(tmp_path):
+    """A new model handed in mid-run (at frame 9, from the outputs' thread: a hook, not a timer) takes over
+    at the next batch; every frame is processed once, by one model, and reported with its version."""
+    video = write_video(tmp_path / "in.mp4", 40)
+    old, new = Recording(batch=4, size=(64, 64)), Recording(batch=2, size=(32, 32), fixed=False, names={0: "car"})
+    jsonl = tmp_path / "dets.jsonl"
+    sink = JsonlSink(jsonl)
+    pipeline = Pipeline(old, [sink], queue_size=1, version=1)
+
+    def hook(frame, detections):
+        if frame.index == 9:
+            pipeline.swap(new, 2)
+
+    pipeline.on_frame = hook
+    stats = pipeline.run(Source(str(video), every=1))
+    sink.close()
+    lines = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [line["frame"] for line in lines] == list(range(40))  # no gap, no repeat
+    versions = [line["model_version"] for line in lines]
+    cut = versions.index(2)
+    assert 10 <= cut <= 24 and set(versions[:cut]) == {1} and set(versions[cut:]) == {2}
+    assert all(d["class_name"] == "car" for line in lines[cut:] for d in line["detections"])
+    assert new.shapes == {(32, 32, 3)} and old.shapes == {(64, 64, 3)}  # each got frames letterboxed for it
+    assert old.closed == 1 and new.closed == 0 and pipeline.backend is new and pipeline.swaps == 1
+    assert stats.versions == [1, 2] and stats.frames == 40
+    pipeline.close()
+    assert new.closed == 1
+
+
+def test_a_newer_swap_replaces_one_not_yet_adopted(tmp_path):
+    first, second = Recording(), Recording()
+    pipeline = Pipeline(Recording(), [], version=1)
+    pipeline.swap(first, 2)
+    pipeline.swap(second, 3)
+    assert first.closed == 1  # never ran, closed at once
+    pipeline.run(Source(str(write_video(tmp_path / "in.mp4", 4)), every=1))
+    assert pipeline.backend is second and pipeline.model.version == 3 and second.seen

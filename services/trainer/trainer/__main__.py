@@ -12,11 +12,14 @@ from azaion_shared.logs import setup_logging
 
 DESCRIPTION = """\
 The training job: dataset from data-processed/ -> YOLO training (resumable) -> archive in
-models/{run}/ -> promotion gate -> ONNX export (models/azaion.onnx) -> encrypted publish (small part
-to the API, big part to the CDN). `run` does it all and continues an interrupted run by itself.
+models/{run}/ -> promotion gate -> ONNX export (models/azaion.onnx) -> a signed release: every artifact
+encrypted (small part to the API, big part to the CDN, under versioned names), the manifest signed with
+the publisher's Ed25519 key, and the `stable` channel moved to it. `run` does it all and continues an
+interrupted run by itself. `release list|promote|rollback|prune` manages what the fleet runs.
 
 Configuration (environment): AZAION_ROOT, AZAION_TRAINER__* (profile, epochs, batch, imgsz, weights,
-device, overrides as JSON ...), AZAION_API_CLIENT__*, AZAION_CDN__*, AZAION_MODEL_KEY(_FILE).
+device, overrides as JSON, signing_key, channel, promote, release_keep ...), AZAION_API_CLIENT__*,
+AZAION_CDN__*, AZAION_MODEL_KEY(_FILE).
 Any ultralytics train argument: --set name=value (repeatable), e.g. --set lr0=0.005 --set mosaic=0.
 
 Export formats (`export --format`, and AZAION_TRAINER__EXPORT_FORMATS for `run`):
@@ -72,8 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
     visualise.add_argument("--count", type=int, default=16, help="images in the grid, spread evenly over the folder")
     visualise.add_argument("--columns", type=int, default=4)
     visualise.add_argument("--show", action="store_true", help="also open it in a window (OpenCV with GUI)")
-    publish = with_run(sub.add_parser("publish", help="encrypt and publish an exported model"))
-    publish.add_argument("--format", choices=list(FORMATS), default="onnx")
+    publish = with_run(sub.add_parser("publish", help="release the exported models as the next signed version"))
+    publish.add_argument(
+        "--format", action="append", choices=list(FORMATS), help="formats in the release (default: export_formats)"
+    )
+    publish.add_argument("--no-promote", action="store_true", help="do not move the channel to the new release")
+    release = sub.add_parser("release", help="list releases, move the channel: promote, rollback; prune old ones")
+    actions = release.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="every stored release, and which one the channel runs")
+    promote = actions.add_parser("promote", help="point the channel at a release (devices follow within a poll)")
+    promote.add_argument("version", type=int)
+    rollback = actions.add_parser("rollback", help="point the channel back at the release before the current one")
+    rollback.add_argument("--to", type=int, help="this release instead of the previous one")
+    prune = actions.add_parser("prune", help="delete all but the newest releases (never the channel's)")
+    prune.add_argument("--keep", type=int, help="how many to keep (default AZAION_TRAINER__RELEASE_KEEP)")
+    for action in actions.choices.values():
+        action.add_argument("--channel", help="the channel (default AZAION_TRAINER__CHANNEL, stable)")
     return parser
 
 
@@ -119,11 +136,39 @@ def _run(args) -> int:
         exported = pipeline.export(args.run, args.format, args.imgsz, args.batch, args.precision, args.target)
         print(json.dumps({"path": str(exported.path)} | exported.meta, indent=2, default=str))
     elif args.command == "publish":
-        published = pipeline.publish(args.run, args.format)
-        print(
-            f"published {published.name}: {published.small_bytes} bytes to the API, "
-            f"{published.big_bytes} bytes to the CDN"
-        )
+        release, pointer, pruned = pipeline.publish(args.run, args.format, False if args.no_promote else None)
+        print(f"release {release.version}: " + ", ".join(a.resource for a in release.artifacts))
+        if pointer:
+            print(f"channel {pointer.channel} -> release {pointer.version} (sequence {pointer.sequence})")
+        if pruned:
+            print(f"pruned releases {', '.join(map(str, pruned))}")
+    elif args.command == "release":
+        return _release(pipeline, settings, args)
+    return 0
+
+
+def _release(pipeline, settings, args) -> int:
+    if args.channel:
+        settings.trainer.channel = args.channel
+    with settings.api_client.client() as api:
+        publisher = pipeline.publisher(api)
+        if args.action == "list":
+            rows = publisher.table()
+            if not rows:
+                print("no releases yet: `python -m trainer run` publishes one when its model passes the gate")
+            for row in rows:
+                mark = f"  <- {row['channel']}" if row["channel"] else ""
+                print(
+                    f"{row['version']:>4}  run {row['run']}  {row['created']}  mAP50-95 {row['map50_95']}  "
+                    f"mAP50 {row['map50']}  {' '.join(row['formats'])}{mark}"
+                )
+            return 0
+        if args.action == "prune":
+            dropped = publisher.prune(args.keep or settings.trainer.release_keep)
+            print(f"pruned releases {', '.join(map(str, dropped))}" if dropped else "nothing to prune")
+            return 0
+        pointer = publisher.promote(args.version) if args.action == "promote" else publisher.rollback(args.to)
+        print(f"channel {pointer.channel} -> release {pointer.version} (sequence {pointer.sequence})")
     return 0
 
 

@@ -189,21 +189,38 @@ class Pipeline:
             )
         return found[-1]
 
-    def publish(self, run: str | None = None, fmt: str = "onnx"):
+    def publisher(self, api):
         from azaion_shared.cdn import storage_from_settings
-        from azaion_shared.distribution import publish_resource
+        from trainer.release import Publisher
 
-        model = self.artifact(fmt)
-        sidecar = model.with_name(model.name + ".json")
-        resource = json.loads(sidecar.read_text()).get("resource") if sidecar.exists() else None
-        resource = resource or (self.options.resource_name if fmt == "onnx" else model.name)
-        key = self.settings.key()
         cdn = storage_from_settings(self.settings.cdn, self.root.root)
+        return Publisher(api, cdn, self.settings.key(), self.settings.signing_key(), self.options.channel)
+
+    def publish(self, run: str | None = None, formats: list[str] | None = None, promote: bool | None = None):
+        """Release the newest export of each format as the next version, signed; promote it to the channel
+        (AZAION_TRAINER__PROMOTE) and prune old releases (AZAION_TRAINER__RELEASE_KEEP)."""
+        from trainer.release import ArtifactFile
+
+        files = [ArtifactFile.beside(self.artifact(fmt)) for fmt in formats or self.options.export_formats]
+        run = run or json.loads((self.root.models / "azaion.pt.json").read_text()).get("run", "unknown")
+        metrics = self.gate_metrics(run)
+        classes = next((f.meta["names"] for f in files if f.meta.get("names")), {})
+        promote = self.options.promote if promote is None else promote
         with self.settings.api_client.client(progress=True) as api:
-            published = publish_resource(model, resource, key, api, cdn)
+            publisher = self.publisher(api)
+            release = publisher.publish(run, metrics, classes, files)
+            pointer = publisher.promote(release.version) if promote else None
+            pruned = publisher.prune(self.options.release_keep)
         if run:
             self.set_state(run, "published")
-        return published
+        return release, pointer, pruned
+
+    def gate_metrics(self, run: str) -> dict[str, float]:
+        try:
+            gate_file = json.loads((self.root.model_run(run) / "gate.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return {"map50_95": gate_file.get("new_map50_95"), "map50": gate_file.get("new_map50")}
 
     # --- everything -----------------------------------------------------------------------
     def run(
@@ -243,16 +260,20 @@ class Pipeline:
             return report
         report.exported = str(self.export(report.run).path)
         lap("export")
-        if publish:
-            published = self.publish(report.run)
-            report.published = {"name": published.name, "small": published.small_bytes, "big": published.big_bytes}
-            lap("publish")
-        # further formats for the edge (AZAION_TRAINER__EXPORT_FORMATS); the ONNX model is out already
+        # further formats for the edge (AZAION_TRAINER__EXPORT_FORMATS), all in the one release
         for fmt in (f for f in self.options.export_formats if f != "onnx"):
             exported = self.export(report.run, fmt)
-            entry = {"path": str(exported.path), "resource": exported.resource, "seconds": round(exported.seconds, 1)}
-            if publish:
-                entry["published"] = self.publish(report.run, fmt).name
-            report.exports[fmt] = entry
+            report.exports[fmt] = {"path": str(exported.path), "seconds": round(exported.seconds, 1)}
             lap(f"export {fmt}")
+        if publish:
+            release, pointer, pruned = self.publish(report.run, ["onnx", *report.exports])
+            report.published = {
+                "version": release.version,
+                "artifacts": [a.resource for a in release.artifacts],
+                "small": sum(a.small_size for a in release.artifacts),
+                "big": sum(a.big_size for a in release.artifacts),
+                "channel": f"{pointer.channel} -> {pointer.version} (sequence {pointer.sequence})" if pointer else None,
+                "pruned": pruned,
+            }
+            lap("publish")
         return report

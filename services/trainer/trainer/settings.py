@@ -48,6 +48,16 @@ class TrainerOptions(BaseModel):
         Path("/opt/rknn/bin/python"), description="Python of the rknn-toolkit2 virtualenv (make rknn-env)."
     )
     calibration_images: int = Field(100, ge=1, description="Dataset images that calibrate an INT8 RKNN model.")
+    signing_key: Path | None = Field(
+        None,
+        description="The publisher's Ed25519 private key (`python -m azaion_shared keygen --signing --out DIR`); "
+        "releases are signed with it. Keep it on the training server only.",
+    )
+    channel: str = Field("stable", description="The channel a passing gate promotes to (devices follow it).")
+    promote: bool = Field(True, description="Move the channel to each new release that passed the gate.")
+    release_keep: int = Field(
+        5, ge=1, description="Releases kept fetchable; older ones are pruned (never the one a channel points at)."
+    )
 
     @field_validator("export_formats")
     @classmethod
@@ -68,3 +78,16 @@ class TrainerSettings(AzaionSettings, ModelKeyFields):
     trainer: TrainerOptions = Field(default_factory=TrainerOptions)
     api_client: ApiClientSettings = Field(default_factory=ApiClientSettings)
     cdn: CdnSettings = Field(default_factory=CdnSettings)
+
+    def signing_key(self):
+        """The publisher's private key, loaded; a clear error when it is not configured."""
+        from azaion_shared.errors import ConfigError
+        from azaion_shared.signing import load_private
+
+        path = self.trainer.signing_key
+        if path is None:
+            raise ConfigError(
+                "AZAION_TRAINER__SIGNING_KEY is not set: releases are signed; make the publisher's key pair once "
+                "with `python -m azaion_shared keygen --signing --out keys` and give devices keys/publisher.pub"
+            )
+        return load_private(path)

@@ -1,0 +1,87 @@
+"""The device's encrypted cache of releases: what lets it start offline, for days.
+
+Layout under the cache folder (0700; nothing in it is plaintext)::
+
+    channels/{channel}.json         the last accepted signed pointer, its ETag, when it was confirmed
+    releases/{version}/manifest.json   the signed manifest, as received
+    releases/{version}/{resource}.small|.big   the encrypted parts, as published
+    engines/{onnx sha16}-trt{version}-cc{cc}.engine   engines built here, encrypted with the model key
+
+Everything read back from here is verified again (signature, sizes, SHA-256) before it is used: the
+cache is a convenience, never a source of trust.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from azaion_shared.atomic import atomic_write_bytes, private_folder
+
+
+@dataclass(frozen=True)
+class CachedPointer:
+    envelope: dict
+    etag: str | None
+    confirmed_at: float  # when the api last served it (time.time())
+
+
+class ReleaseCache:
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    def _dir(self, *parts: str) -> Path:
+        path = private_folder(self.folder, enforce=True)
+        for part in parts:
+            path = private_folder(path / part)
+        return path
+
+    # --- channel pointers ------------------------------------------------------------------------
+    def save_pointer(self, channel: str, envelope: dict, etag: str | None) -> None:
+        record = {"envelope": envelope, "etag": etag, "confirmed_at": time.time()}
+        atomic_write_bytes(self._dir("channels") / f"{channel}.json", json.dumps(record).encode(), mode=0o600)
+
+    def confirm_pointer(self, channel: str) -> None:
+        """The api served the same pointer again (304): it is still current as of now."""
+        cached = self.pointer(channel)
+        if cached is not None:
+            self.save_pointer(channel, cached.envelope, cached.etag)
+
+    def pointer(self, channel: str) -> CachedPointer | None:
+        try:
+            record = json.loads((self.folder / "channels" / f"{channel}.json").read_text())
+            return CachedPointer(record["envelope"], record.get("etag"), float(record["confirmed_at"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    # --- releases ---------------------------------------------------------------------------------
+    def release_dir(self, version: int) -> Path:
+        return self._dir("releases", str(version))
+
+    def save_manifest(self, version: int, envelope: dict) -> None:
+        atomic_write_bytes(self.release_dir(version) / "manifest.json", json.dumps(envelope).encode(), mode=0o600)
+
+    def manifest(self, version: int) -> dict | None:
+        try:
+            return json.loads((self.folder / "releases" / str(version) / "manifest.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def versions(self) -> list[int]:
+        folder = self.folder / "releases"
+        return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
+
+    def keep_only(self, versions: set[int]) -> None:
+        """Drop cached releases other than ``versions`` (the running one and the one before it)."""
+        for version in self.versions():
+            if version not in versions:
+                shutil.rmtree(self.folder / "releases" / str(version), ignore_errors=True)
+
+    # --- engines built here ----------------------------------------------------------------------
+    def engine_path(self, onnx_sha256: str, tensorrt_version: str, compute_capability: str) -> Path:
+        safe = re.sub(r"[^0-9A-Za-z.]", "_", tensorrt_version)
+        return self._dir("engines") / f"{onnx_sha256[:16]}-trt{safe}-cc{compute_capability}.engine"
