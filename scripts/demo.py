@@ -8,10 +8,12 @@
 3. the augmentor (a real process, 2 workers) turns each validated annotation into 8 images; a
    contact sheet and a grid of data-processed/ (the dataset visualiser) are drawn;
 4. the api service starts on loopback; the trainer (tiny profile) forms the dataset, trains, gates,
-   exports ONNX and publishes it encrypted (small part to the API, big part to the CDN's local
-   folder, or S3 when AZAION_CDN__BUCKET is set);
-5. the inference service logs in as a Device, fetches and decrypts the model in memory and runs it
-   on a short video made from the photographs: an annotated mp4 and a JSONL of detections;
+   exports ONNX and publishes it as release 1, signed with a publisher key made for the demo
+   (encrypted: small part to the API, big part to the CDN's local folder, or S3 when
+   AZAION_CDN__BUCKET is set), and moves the stable channel to it;
+5. the inference service logs in as a Device (no CDN credentials; it trusts only the publisher's
+   public key), follows the stable channel, verifies the release, decrypts the model in memory and
+   runs it on a short video made from the photographs: an annotated mp4 and a JSONL of detections;
 6. a summary: counts per stage, the tiny model's mAP, the outputs, time per stage.
 
 Every process started is stopped at the end, unless DEMO_KEEP=1 (then the api, ingestor and
@@ -168,6 +170,8 @@ def prepare() -> Demo:
         "AZAION_TRAINER__DEVICE": "cpu",
         "AZAION_TRAINER__WORKERS": "0",
         "AZAION_TRAINER__EPOCHS": EPOCHS,
+        "AZAION_TRAINER__SIGNING_KEY": str(ROOT / "keys" / "publisher.key"),
+        "AZAION_INFERENCE__TRUSTED_KEYS": json.dumps([str(ROOT / "keys" / "publisher.pub")]),
     }
     return Demo(DataRoot(ROOT).ensure(), env, port, logs)
 
@@ -281,12 +285,17 @@ def train(demo: Demo) -> None:
     demo.processes.append(start(["api", "serve"], demo.env, demo.logs / "api.log"))
     wait_for(lambda: answers(f"http://127.0.0.1:{demo.port}/healthz"), 30, "the api service")
     log(f"api service on http://127.0.0.1:{demo.port} (docs at /docs); training the tiny model on the CPU ...")
+    from azaion_shared.signing import generate
+
+    pair = generate(ROOT / "keys")  # the publisher's key pair: devices get only publisher.pub
+    log(f"publisher signing key {pair.key_id} made in {pair.private.parent} (a demo key: keep real ones safe)")
     t0 = time.perf_counter()
     trainer_env = demo.env | {"AZAION_API_CLIENT__EMAIL": TRAINER[0], "AZAION_API_CLIENT__PASSWORD": TRAINER[1]}
     out = run(["trainer", "run", "--run", "demo", "--force"], trainer_env, demo.logs / "trainer.log", "the trainer")
     report = json.loads(out[out.index("{") :])
     demo.timed("train", t0)
-    log(f"trained, gated, exported and published {report['published']['name']}")
+    published = report["published"]
+    log(f"trained, gated, exported, released as version {published['version']}: {published['channel']}")
     demo.found["report"] = report
 
 
@@ -345,8 +354,9 @@ def summarize(demo: Demo) -> int:
         f"epochs, tiny model mAP50-95 {gate['map50_95']:.3f} (mAP50 {gate['map50']:.3f}) ({timings['train']:.1f} s)"
     )
     print(
-        f"published:  {report['published']['name']}: {report['published']['small']} bytes to the API, "
-        f"{report['published']['big']} bytes to the CDN"
+        f"released:   version {report['published']['version']} ({', '.join(report['published']['artifacts'])}), "
+        f"signed; {report['published']['small']} bytes to the API, {report['published']['big']} bytes to the CDN; "
+        f"{report['published']['channel']}"
     )
     print(
         f"inference:  as a Device: {inference['frames']} frames (every 2nd of {FRAMES}) on {inference['backend']}, "

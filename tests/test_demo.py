@@ -43,7 +43,9 @@ def test_demo_runs_every_stage_twice(rabbit, tmp_path):
         assert summary["ingestor"] == {"data": 5, "data_deleted": 1, "data_rejected": 1}
         assert summary["augmentor"] == {"processed_images": 40, "annotations": 5}
         assert sum(summary["trainer"]["dataset"].values()) > 0 and 0 <= summary["trainer"]["map50_95"] <= 1
-        assert summary["published"]["name"] == "azaion.onnx" and summary["published"]["small"] <= 3072
+        assert summary["published"]["artifacts"] == ["azaion.v1.onnx"] and summary["published"]["small"] <= 3072
+        assert summary["published"]["channel"] == "stable -> 1 (sequence 1)"
+        assert summary["inference"]["model_versions"] == [1]
         assert summary["inference"]["frames"] == 6 and summary["inference"]["backend"] == "onnxruntime"
         assert summary["edge_cache_plaintext_files"] == 0
         assert set(summary["seconds"]) == {"publish", "ingest", "augment", "train", "inference"}

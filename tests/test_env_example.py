@@ -48,3 +48,16 @@ def test_every_variable_has_a_comment_above_it():
             while j >= 0 and re.match(r"^[A-Z_0-9]+=", lines[j]):
                 j -= 1  # a group of variables under one comment
             assert j >= 0 and lines[j].startswith("#"), f".env.example line {i + 1} ({line}) has no comment"
+
+
+def test_an_edge_device_env_holds_no_cdn_credentials_and_every_fleet_setting():
+    """Least privilege (issue 17): a device's .env and its compose file name no CDN credentials."""
+    edge = ENV_EXAMPLE.with_name(".env.edge.example").read_text()
+    names = {line.split("=", 1)[0] for line in edge.splitlines() if re.match(r"^[A-Z_0-9]+=", line)}
+    assert not [n for n in names if n.startswith("AZAION_CDN__") or n.startswith("MINIO_")]
+    assert "AZAION_TRAINER__SIGNING_KEY" not in names
+    fleet = {"TRUSTED_KEYS", "CHANNEL", "POLL_SECONDS", "HEARTBEAT_SECONDS", "DEVICE_NAME"}
+    assert {f"AZAION_INFERENCE__{n}" for n in fleet} <= names
+    compose = ENV_EXAMPLE.with_name("docker-compose.edge.yml").read_text()
+    assert "AZAION_CDN__" not in compose and "MINIO" not in compose and "publisher.pub" in compose
+    assert "publisher.key" not in compose

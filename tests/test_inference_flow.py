@@ -1,5 +1,5 @@
 """Edge inference end to end: our detections against ultralytics', and the whole flow from a
-published encrypted model (api + moto's S3) to a JSONL and an annotated mp4 on the CPU."""
+signed release (api + moto's S3) to a JSONL and an annotated mp4 on the CPU."""
 
 from __future__ import annotations
 
@@ -83,17 +83,18 @@ def _env(**extra) -> dict:
 
 
 @pytest.mark.slow
-def test_published_model_to_jsonl_and_mp4(api_server, s3_server, tiny_model, video, tmp_path):
-    from azaion_shared.api_client import ApiClient
-    from azaion_shared.distribution import publish_resource
+def test_released_model_to_jsonl_and_mp4(api_server, s3_server, tiny_model, video, tmp_path):
+    from release_kit import Kit, onnx_file
 
     api_server.add_user("trainer@x.io", PASSWORD, "ResourceUploader")
     api_server.add_user("edge@x.io", PASSWORD, "Device")
     key_text = generate_key()
     onnx = tiny_model.onnx(128, 4)
     cdn = s3_server.storage("models-flow")
-    with ApiClient(api_server.url, "trainer@x.io", PASSWORD) as api:
-        publish_resource(onnx, "azaion.onnx", parse_key(key_text), api, cdn)
+    api_server.app.state.cdn = cdn
+    kit = Kit(api_server.url, cdn, parse_key(key_text), tmp_path / "keys")
+    names = {"0": "person", "1": "car", "2": "truck", "3": "bus"}
+    kit.release(onnx_file(onnx, names=names), promote=True)
 
     root, private_tmp = tmp_path / "edge", tmp_path / "tmp"
     private_tmp.mkdir()
@@ -104,10 +105,8 @@ def test_published_model_to_jsonl_and_mp4(api_server, s3_server, tiny_model, vid
         AZAION_API_CLIENT__URL=api_server.url,
         AZAION_API_CLIENT__EMAIL="edge@x.io",
         AZAION_API_CLIENT__PASSWORD=PASSWORD,
-        AZAION_CDN__BUCKET="models-flow",
-        AZAION_CDN__ENDPOINT_URL=s3_server.url,
-        AZAION_CDN__ACCESS_KEY="test",
-        AZAION_CDN__SECRET_KEY="test",
+        AZAION_INFERENCE__TRUSTED_KEYS=json.dumps([str(kit.public_key_file)]),
+        AZAION_INFERENCE__HEARTBEAT_SECONDS="0",
     )
     out = tmp_path / "out"
     command = [sys.executable, "-m", "inference", "run", "--source", str(video), "--every", "2", "--no-progress"]
@@ -116,11 +115,13 @@ def test_published_model_to_jsonl_and_mp4(api_server, s3_server, tiny_model, vid
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["frames"] == 12 and summary["backend"] == "onnxruntime" and summary["batch"] == 4
+    assert summary["model_versions"] == [1]
 
     lines = [json.loads(line) for line in (out / "dets.jsonl").read_text().splitlines()]
     assert [line["frame"] for line in lines] == list(range(0, 24, 2))
     assert lines[3]["time_ms"] == pytest.approx(6 * 1000 / 8.0)
     assert all((line["width"], line["height"]) == (640, 360) for line in lines)
+    assert {line["model_version"] for line in lines} == {1}
     detections = [d for line in lines for d in line["detections"]]
     assert len(detections) == summary["detections"] > 0
     for d in detections:

@@ -162,7 +162,7 @@ def test_a_device_gets_big_parts_through_presigned_links_without_cdn_credentials
         assert "X-Amz-Signature" in link.json()["url"] and link.json()["expires_in"] == 300
         out = edge.download_part("azaion.v1.onnx.big", tmp_path / "got.big", digest, len(data))
         assert out.read_bytes() == data
-        with pytest.raises(ChecksumMismatchError, match="not the .* the signed release says"):
+        with pytest.raises(ChecksumMismatchError, match=r"not the .* the signed release says"):
             edge.download_part("azaion.v1.onnx.big", tmp_path / "bad.big", "0" * 64, len(data))
         with pytest.raises(ApiNotFoundError):
             edge.download_part("azaion.v9.onnx.big", tmp_path / "none.big", digest, len(data))
@@ -221,3 +221,23 @@ def test_downloads_stream_with_a_size_cap(api, tmp_path):
     with client(api.url, email="edge@x.io") as c:
         assert c.download("big.small", tmp_path / "out.bin") == tmp_path / "out.bin"
     assert (tmp_path / "out.bin").read_bytes() == b"\x07" * 10_000
+
+
+def test_presigned_links_name_the_endpoint_devices_reach(s3_server, tmp_path):
+    from azaion_shared.cdn import S3Storage
+
+    bucket = f"b-{uuid.uuid4().hex[:8]}"
+    storage = S3Storage(
+        bucket,
+        endpoint_url=s3_server.url,
+        access_key="test",
+        secret_key="test",
+        public_endpoint_url="https://cdn.example.org:9000",
+    )
+    storage.ensure_bucket()
+    (tmp_path / "part").write_bytes(b"x" * 100)
+    storage.upload("azaion.v1.onnx.big", tmp_path / "part")
+    assert storage.link("azaion.v1.onnx.big", 60).startswith(
+        f"https://cdn.example.org:9000/{bucket}/azaion.v1.onnx.big?"
+    )
+    assert storage.link("azaion.v2.onnx.big", 60) is None  # no such object: no link

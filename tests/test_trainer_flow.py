@@ -90,11 +90,15 @@ def test_gate_export_publish_fetch_detect(processed, api_server, s3_server, tmp_
 
     api_server.add_user("trainer@x.io", PASSWORD, "ResourceUploader")
     api_server.add_user("edge@x.io", PASSWORD, "Device")
+    from azaion_shared.signing import generate
+
     bucket = f"models-{uuid.uuid4().hex[:8]}"
-    s3_server.storage(bucket)
+    api_server.app.state.cdn = s3_server.storage(bucket)  # the api hands devices links into this bucket
     key = generate_key()
+    keys = generate(tmp_path / "keys")
     env = {
         "AZAION_MODEL_KEY": key,
+        "AZAION_TRAINER__SIGNING_KEY": str(keys.private),
         "AZAION_API_CLIENT__URL": api_server.url,
         "AZAION_API_CLIENT__EMAIL": "trainer@x.io",
         "AZAION_API_CLIENT__PASSWORD": PASSWORD,
@@ -114,7 +118,22 @@ def test_gate_export_publish_fetch_detect(processed, api_server, s3_server, tmp_
     assert exported.returncode == 0, exported.stderr[-2000:]
     published = trainer(root, "publish", "--run", "r1", **env)
     assert published.returncode == 0, published.stderr[-2000:]
-    assert "bytes to the CDN" in published.stdout
+    assert "release 1: azaion.v1.onnx" in published.stdout
+    assert "channel stable -> release 1 (sequence 1)" in published.stdout
+
+    # Releases by hand: another (not promoted), promote it, roll back, prune what no channel needs.
+    again = trainer(root, "publish", "--run", "r1", "--no-promote", **env)
+    assert "release 2: azaion.v2.onnx" in again.stdout and "channel" not in again.stdout
+    assert "channel stable -> release 2 (sequence 2)" in trainer(root, "release", "promote", "2", **env).stdout
+    assert "channel stable -> release 1 (sequence 3)" in trainer(root, "release", "rollback", **env).stdout
+    listed = trainer(root, "release", "list", **env).stdout.splitlines()
+    assert listed[0].split()[0] == "1" and listed[0].endswith("<- stable") and "run r1" in listed[0]
+    assert listed[1].split()[0] == "2" and "stable" not in listed[1] and "onnx" in listed[1]
+    missing = trainer(root, "release", "promote", "7", **env)
+    assert missing.returncode == 2 and "there is no release 7" in missing.stderr
+    pruned = trainer(root, "release", "prune", "--keep", "0", **env)
+    assert "pruned releases 2" in pruned.stdout  # release 1 stays: the channel points at it
+    assert trainer(root, "release", "list", **env).stdout.split()[0] == "1"
 
     # A second run is judged against the current model; the decision and both metrics are recorded.
     assert trainer(root, "dataset", "--run", "r2").returncode == 0
@@ -130,13 +149,21 @@ def test_gate_export_publish_fetch_detect(processed, api_server, s3_server, tmp_
     import onnxruntime as ort
 
     from azaion_shared.api_client import ApiClient
-    from azaion_shared.cdn import S3Storage
     from azaion_shared.crypto import parse_key
-    from azaion_shared.distribution import fetch_resource
+    from azaion_shared.model_formats import ONNX
+    from azaion_shared.signing import load_public
+    from inference.acquire import Acquirer
+    from inference.device import Device
+    from inference.fleet import Channel, start
+    from inference.release_cache import ReleaseCache
+    from inference.settings import InferenceOptions
 
-    cdn = S3Storage(bucket, endpoint_url=s3_server.url, access_key="test", secret_key="test")
-    with ApiClient(api_server.url, "edge@x.io", PASSWORD) as edge:
-        model = fetch_resource("azaion.onnx", parse_key(key), edge, cdn, tmp_path / "cache")
+    cache = ReleaseCache(tmp_path / "cache")
+    with ApiClient(api_server.url, "edge@x.io", PASSWORD) as edge:  # no S3 credentials on the device
+        begun = start(Channel(edge, [load_public(keys.public)], "stable", cache))
+        assert begun.release.version == 1 and begun.release.metrics["map50_95"] >= 0
+        acquirer = Acquirer(InferenceOptions(), parse_key(key), edge, cache)
+        model = acquirer.acquire(begun.release, Device(ONNX, "cpu")).payload
     assert model == (root / "models" / "azaion.onnx").read_bytes()
     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     meta = session.get_modelmeta().custom_metadata_map

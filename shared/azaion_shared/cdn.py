@@ -126,6 +126,7 @@ class S3Storage(Storage):
         attempts: int = 5,
         client=None,
         ca_bundle: Path | None = None,
+        public_endpoint_url: str | None = None,
     ):
         import boto3
         from boto3.s3.transfer import TransferConfig
@@ -141,6 +142,20 @@ class S3Storage(Storage):
             region_name=region,
             verify=str(ca_bundle) if ca_bundle else None,  # None: the system's CAs
             config=Config(retries={"max_attempts": attempts, "mode": "standard"}, signature_version="s3v4"),
+        )
+        # Presigned links name the host they were made for: devices outside the server's network reach
+        # the S3 endpoint under another name than the services do (https://SERVER:9000, not https://minio:9000).
+        self._signer = (
+            boto3.client(
+                "s3",
+                endpoint_url=public_endpoint_url,
+                aws_access_key_id=access_key,
+                aws_secret_access_key=secret_key,
+                region_name=region,
+                config=Config(signature_version="s3v4"),
+            )
+            if public_endpoint_url
+            else self._client
         )
         self._transfer = TransferConfig(
             multipart_threshold=multipart_mb * 1024 * 1024, multipart_chunksize=multipart_mb * 1024 * 1024
@@ -237,7 +252,7 @@ class S3Storage(Storage):
         if not self.exists(name):
             return None
         try:
-            return self._client.generate_presigned_url(
+            return self._signer.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": name}, ExpiresIn=seconds
             )
         except self._errors() as exc:
@@ -270,6 +285,11 @@ class CdnSettings(BaseModel):
     allow_insecure_http: bool = Field(
         False, description="Allow a plain http:// endpoint_url to a host other than loopback (trusted network only)."
     )
+    public_endpoint_url: str | None = Field(
+        None,
+        description="The S3 endpoint as edge devices reach it, for the links the api hands them "
+        "(https://SERVER:9000); default endpoint_url.",
+    )
 
 
 def storage_from_settings(settings: CdnSettings, root: Path) -> Storage:
@@ -290,5 +310,6 @@ def storage_from_settings(settings: CdnSettings, root: Path) -> Storage:
             secret_key=settings.secret_key.get_secret_value() if settings.secret_key else None,
             region=settings.region,
             ca_bundle=settings.ca_bundle,
+            public_endpoint_url=settings.public_endpoint_url,
         )
     return LocalStorage(settings.local_dir or root / "cdn")

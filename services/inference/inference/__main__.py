@@ -81,6 +81,7 @@ def _model_and_backend(settings, args, stack):
         key = settings.key() if settings.key_configured() else None
         model = load_file(args.model, key)
         return model, warmed_up(open_backend(model, options)), None
+    from azaion_shared.errors import ApiError, AzaionError
     from inference.acquire import Acquirer
     from inference.device import detect
     from inference.fleet import Channel, Updater, start
@@ -94,12 +95,30 @@ def _model_and_backend(settings, args, stack):
     acquirer = Acquirer(options, key, api, cache)
     channel = Channel(api, trusted, options.channel, cache)
     begun = start(channel)
-    (log.warning if begun.offline else log.info)("starting with %s", begun.note)
-    model, backend = acquire_backend(acquirer, begun.release, device, options)
+    (log.warning if begun.offline else log.info)(begun.note)
+    release, refused = begun.release, {}
+    try:
+        model, backend = acquire_backend(acquirer, release, device, options)
+    except AzaionError as exc:  # the channel's release does not run here: the one that last did, if any
+        fallback = cache.running()
+        if fallback is None or fallback == release.version or isinstance(exc, ApiError):
+            raise
+        log.error(
+            "release %d refused (%s); starting with release %d, the last one this device ran",
+            release.version,
+            exc,
+            fallback,
+        )
+        refused[release.version] = str(exc)
+        release = channel.release(fallback)
+        model, backend = acquire_backend(acquirer, release, device, options)
+    cache.save_running(release.version)
 
     def updater(pipeline) -> Updater:
         prepare = lambda release: acquire_backend(acquirer, release, device, options)  # noqa: E731
-        return Updater(channel, prepare, pipeline, begun.release.version, options, backend.name)
+        made = Updater(channel, prepare, pipeline, release.version, options, backend.name)
+        made.refused.update(refused)
+        return made
 
     return model, backend, updater
 

@@ -103,11 +103,12 @@ def start(channel: Channel) -> Start:
 
 def _offline(channel: Channel, why: Exception) -> Start:
     cached = channel.cache.pointer(channel.name)
-    if channel.pointer is None or cached is None:
+    version = channel.cache.running() or (channel.pointer.version if channel.pointer else None)
+    if version is None or cached is None or channel.cache.manifest(version) is None:
         raise ModelError(
             f"the api cannot be reached ({why}) and no release is cached here yet: this device needs the api once"
         ) from why
-    release = channel.release(channel.pointer.version)
+    release = channel.release(version)
     note = (
         f"the api cannot be reached ({why}); starting offline from the cache: release {release.version} "
         f"(created {release.created}, {_age_since_iso(release.created)} ago; channel {channel.name} last "
@@ -151,12 +152,14 @@ class Updater:
         self._frames_at_beat = (0, time.perf_counter())
 
     def start(self) -> Updater:
-        self._thread.start()
+        if self.options.poll_seconds or self.options.heartbeat_seconds:
+            self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=30)
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
 
     def _loop(self) -> None:
         poll, beat = self.options.poll_seconds, self.options.heartbeat_seconds
@@ -165,13 +168,18 @@ class Updater:
         next_beat = now if beat else float("inf")
         while not self._stop.is_set():
             now = time.monotonic()
-            if now >= next_beat:
-                self.heartbeat()
-                next_beat = now + beat
-            if now >= next_poll:
-                self.check()
-                next_poll = time.monotonic() + poll
-            self._stop.wait(max(0.05, min(next_poll, next_beat) - time.monotonic()))
+            try:
+                if now >= next_beat:
+                    self.heartbeat()
+                    next_beat = now + beat
+                if now >= next_poll:
+                    self.check()
+                    next_poll = time.monotonic() + poll
+            except Exception as exc:  # never let the updater die: the video goes on with the model it has
+                log.exception("the fleet updater failed (%s); it carries on", exc)
+                self.last_error = f"updater: {exc}"[:500]
+                next_poll = time.monotonic() + (poll or 60)
+            self._stop.wait(min(3600.0, max(0.05, min(next_poll, next_beat) - time.monotonic())))
 
     def _error(self, message: str) -> None:
         self.last_error = message[:500]
@@ -199,15 +207,12 @@ class Updater:
         try:
             release = self.channel.release(version)
             model, backend = self.prepare(release)
-        except (SignatureError, ModelError) as exc:
-            self.refused[version] = str(exc)
-            self._error(f"release {version} refused: {exc}")
-            return False
         except ApiError as exc:
             log.warning("release %d could not be fetched yet (%s); trying again at the next poll", version, exc)
             return False
-        except AzaionError as exc:
+        except AzaionError as exc:  # a bad signature, hash, key or model: not tried again until the channel moves
             self.refused[version] = str(exc)
+            self.channel.cache.drop(version)
             self._error(f"release {version} refused: {exc}")
             return False
         log.info(
@@ -222,6 +227,7 @@ class Updater:
         self.backend_name = backend.name
         self.last_error = None
         self.swaps.append({"version": version, "prepared_seconds": round(time.perf_counter() - started, 3)})
+        self.channel.cache.save_running(version)
         self.channel.cache.keep_only({version, self.previous})
         return True
 

@@ -3,6 +3,7 @@
 Layout under the cache folder (0700; nothing in it is plaintext)::
 
     channels/{channel}.json         the last accepted signed pointer, its ETag, when it was confirmed
+    running.json                    the release this device last ran (its fallback when a new one fails)
     releases/{version}/manifest.json   the signed manifest, as received
     releases/{version}/{resource}.small|.big   the encrypted parts, as published
     engines/{onnx sha16}-trt{version}-cc{cc}.engine   engines built here, encrypted with the model key
@@ -58,6 +59,17 @@ class ReleaseCache:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
+    # --- the release last run ----------------------------------------------------------------------
+    def save_running(self, version: int) -> None:
+        record = {"version": version, "since": time.time()}
+        atomic_write_bytes(self._dir() / "running.json", json.dumps(record).encode(), mode=0o600)
+
+    def running(self) -> int | None:
+        try:
+            return int(json.loads((self.folder / "running.json").read_text())["version"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     # --- releases ---------------------------------------------------------------------------------
     def release_dir(self, version: int) -> Path:
         return self._dir("releases", str(version))
@@ -74,6 +86,9 @@ class ReleaseCache:
     def versions(self) -> list[int]:
         folder = self.folder / "releases"
         return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
+
+    def drop(self, version: int) -> None:
+        shutil.rmtree(self.folder / "releases" / str(version), ignore_errors=True)
 
     def keep_only(self, versions: set[int]) -> None:
         """Drop cached releases other than ``versions`` (the running one and the one before it)."""

@@ -27,7 +27,7 @@ def open_backend(model: Model, options: InferenceOptions) -> Backend:
         return RknnBackend(model.payload)
     from inference.backends.onnx import OnnxRuntimeBackend
 
-    return OnnxRuntimeBackend(model.payload, threads=options.threads)
+    return OnnxRuntimeBackend(model.payload, threads=options.threads, spin=options.spin)
 
 
 def acquire_backend(

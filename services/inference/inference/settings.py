@@ -10,7 +10,6 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from azaion_shared.api_client import ApiClientSettings
-from azaion_shared.model_formats import ONNX, RKNN
 from azaion_shared.settings import AzaionSettings, ModelKeyFields
 
 BackendName = Literal["auto", "onnxruntime", "tensorrt", "rknn"]
@@ -26,8 +25,6 @@ class InferenceOptions(BaseModel):
     iou: float = Field(0.7, gt=0, le=1, description="IoU threshold of the class-aware NMS (ultralytics' default).")
     max_det: int = Field(300, ge=1, description="At most this many detections per frame.")
     queue_size: int = Field(4, ge=1, description="Batches waiting between the reader, the model and the outputs.")
-    onnx_resource: str = Field(ONNX.resource(), description="Name of the ONNX resource (the fallback of every device).")
-    rknn_resource: str = Field(RKNN.resource(), description="Name of the RKNN resource (Rockchip NPUs).")
     engine_fp16: bool = Field(True, description="Build TensorRT engines in FP16 (TensorRT 10; 11 uses the ONNX types).")
     engine_max_batch: int = Field(4, ge=1, description="Largest batch of an engine built here.")
     trusted_keys: list[Path] = Field(
@@ -47,6 +44,11 @@ class InferenceOptions(BaseModel):
     )
     live_host: str = Field("0.0.0.0", description="Address the --live view listens on (headless boxes: all).")
     threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0: its default).")
+    spin: bool = Field(
+        False,
+        description="ONNX Runtime worker threads spin between runs (lower latency on an otherwise idle CPU); off: "
+        "they sleep, leaving the CPU to the reader, the outputs and fleet updates.",
+    )
 
     def cache(self, root: Path) -> Path:
         return self.cache_dir or root / "edge-cache"

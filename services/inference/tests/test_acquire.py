@@ -89,7 +89,7 @@ def test_a_small_part_that_is_not_the_signed_one_is_refused(world):
     data = bytearray(stored.read_bytes())
     data[40] ^= 1
     stored.write_bytes(bytes(data))
-    with pytest.raises(ModelError, match="small part from the api .* is not the one the release signed"):
+    with pytest.raises(ModelError, match=r"small part from the api .* is not the one the release signed"):
         world.acquirer().acquire(release, CPU)
 
 

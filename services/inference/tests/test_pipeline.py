@@ -43,7 +43,9 @@ class Recording(Backend):
             raise RuntimeError("the model broke")
         out = np.zeros((len(images), 5, 2), np.float32)
         out[:, :4, 0] = [32, 32, 10, 10]
-        out[:, 4, 0] = 0.5 + images[:, images.shape[1] // 2, images.shape[2] // 2, 0] / 1000  # a score that says which frame it was
+        out[:, 4, 0] = (
+            0.5 + images[:, images.shape[1] // 2, images.shape[2] // 2, 0] / 1000
+        )  # a score that says which frame it was
         return out
 
 

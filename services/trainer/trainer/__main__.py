@@ -164,7 +164,7 @@ def _release(pipeline, settings, args) -> int:
                 )
             return 0
         if args.action == "prune":
-            dropped = publisher.prune(args.keep or settings.trainer.release_keep)
+            dropped = publisher.prune(settings.trainer.release_keep if args.keep is None else args.keep)
             print(f"pruned releases {', '.join(map(str, dropped))}" if dropped else "nothing to prune")
             return 0
         pointer = publisher.promote(args.version) if args.action == "promote" else publisher.rollback(args.to)

@@ -26,13 +26,16 @@ def available() -> tuple[bool, str]:
     return True, f"onnxruntime {ort.__version__}, providers {', '.join(ort.get_available_providers())}"
 
 
-def open_session(model: bytes | str, threads: int = 0, providers: list[str] | None = None):
+def open_session(model: bytes | str, threads: int = 0, providers: list[str] | None = None, spin: bool = True):
     """An inference session from the model's bytes (never a plaintext file) or a path; the CUDA provider
-    first where present, unless ``providers`` says otherwise."""
+    first where present, unless ``providers`` says otherwise. ``spin=False``: the worker threads sleep
+    between runs instead of spinning (a CPU shared with other work loses less to idle spinning)."""
     ort = module()
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if providers is None:
         providers = [p for p in PREFERRED_PROVIDERS if p in ort.get_available_providers()]
     try:

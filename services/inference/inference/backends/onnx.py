@@ -21,10 +21,10 @@ def available() -> tuple[bool, str]:
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
 
-    def __init__(self, model: bytes, threads: int = 0, providers: list[str] | None = None):
+    def __init__(self, model: bytes, threads: int = 0, providers: list[str] | None = None, spin: bool = False):
         super().__init__()
         try:  # from bytes: the decrypted model never touches the disk
-            self.session = onnxruntime.open_session(model, threads, providers)
+            self.session = onnxruntime.open_session(model, threads, providers, spin)
         except RuntimeUnavailable as exc:
             raise BackendUnavailable(str(exc)) from exc
         except ModelLoadError as exc:

@@ -1,0 +1,208 @@
+"""Fleet update on a running device: promote -> first frame of the new release, and the frame gaps of a swap.
+
+The api runs as its own process (`python -m api serve`, local-folder CDN); the device runs in this
+process with the real classes of `python -m inference run` (Channel, Acquirer, Updater, Pipeline)
+on a looping video, with the channel polled every BENCH_FLEET_POLL seconds (0.25). Two releases of
+yolo11n (from its yaml: the speed of a trained one, no download) at BENCH_FLEET_IMGSZ (320) and
+batch 1, so that each frame is its own batch and a frame interval is what a viewer sees. A sink
+stamps every frame as it comes out. The bench promotes release 2, then rolls back to 1.
+
+Measured per swap: the time from `promote` returning to the first frame of the new version, and
+the longest interval between two consecutive frames from `promote` until 1 s after that first
+frame, against the median frame interval of the whole run.
+Goal (issue 17): no frame gap longer than 2 x the median interval during a swap.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from common import Row
+
+IMGSZ = int(os.environ.get("BENCH_FLEET_IMGSZ", "320"))
+POLL = float(os.environ.get("BENCH_FLEET_POLL", "0.25"))
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_models(workdir: Path) -> list[Path]:
+    os.environ.setdefault("YOLO_OFFLINE", "true")
+    from ultralytics import YOLO
+
+    made = []
+    for index in (1, 2):
+        produced = YOLO("yolo11n.yaml").export(format="onnx", imgsz=IMGSZ, batch=1, simplify=True)
+        target = workdir / f"model{index}.onnx"
+        Path(produced).replace(target)
+        made.append(target)
+    return made
+
+
+def start_api(root: Path, password: str) -> tuple[subprocess.Popen, str, dict]:
+    import httpx
+
+    from azaion_shared.crypto import generate_key
+
+    with __import__("socket").socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_")} | {
+        "AZAION_ENV": "test",
+        "AZAION_ROOT": str(root),
+        "AZAION_API__JWT_SECRET": "bench-only-secret-" + generate_key(),
+        "AZAION_API__HOST": "127.0.0.1",
+        "AZAION_API__PORT": str(port),
+        "AZAION_CDN__LOCAL_DIR": str(root / "cdn"),
+    }
+    for email, role in (("trainer@bench.local", "ResourceUploader"), ("edge@bench.local", "Device")):
+        add = [sys.executable, "-m", "api", "users", "add", email, "--role", role, "--password-stdin"]
+        subprocess.run(add, input=password + "\n", text=True, env=env, check=True, capture_output=True)
+    process = subprocess.Popen([sys.executable, "-m", "api", "serve"], env=env, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return process, url, env
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the api did not start")
+
+
+class Stamps:
+    """A sink that notes when each frame comes out, and from which release."""
+
+    needs_drawing = False
+
+    def __init__(self):
+        self.frames: list[tuple[float, int, int | None]] = []
+        self.lock = threading.Lock()
+
+    def write(self, frame, detections, drawn, model) -> None:
+        with self.lock:
+            self.frames.append((time.perf_counter(), frame.index, model.version))
+
+    def close(self) -> None:
+        pass
+
+    def first_of(self, version: int, after: float) -> float | None:
+        with self.lock:
+            return next((t for t, _, v in self.frames if v == version and t >= after), None)
+
+
+def measure(workdir: Path) -> dict:
+    sys.path.insert(0, str(REPO / "tests" / "support"))
+    from photos import frames, write_video
+    from release_kit import PASSWORD, Kit, onnx_file
+
+    from azaion_shared.api_client import ApiClient
+    from azaion_shared.cdn import LocalStorage
+    from azaion_shared.crypto import generate_key, parse_key
+    from inference.acquire import Acquirer
+    from inference.device import Device
+    from inference.fleet import Channel, Updater, start
+    from inference.pipeline import Pipeline
+    from inference.release_cache import ReleaseCache
+    from inference.runtime import acquire_backend
+    from inference.settings import InferenceOptions
+    from inference.source import Source
+
+    first, second = make_models(workdir)
+    video = write_video(workdir / "drone.mp4", frames(24, (1280, 720)), fps=25.0)
+    api_process, url, env = start_api(workdir / "api", PASSWORD)
+    try:
+        kit = Kit(url, LocalStorage(workdir / "api" / "cdn"), parse_key(generate_key()), workdir / "keys")
+        kit.email = "trainer@bench.local"
+        kit.release(onnx_file(first, IMGSZ, 1), promote=True)
+        kit.release(onnx_file(second, IMGSZ, 1))
+        options = InferenceOptions(poll_seconds=POLL, heartbeat_seconds=0)
+        from azaion_shared.model_formats import ONNX
+
+        device = Device(ONNX, "bench CPU")
+        with ApiClient(url, "edge@bench.local", PASSWORD) as api:
+            cache = ReleaseCache(workdir / "edge-cache")
+            acquirer = Acquirer(options, kit.key, api, cache)
+            channel = Channel(api, kit.trusted(), "stable", cache)
+            release = start(channel).release
+            _model, backend = acquire_backend(acquirer, release, device, options)
+            stamps = Stamps()
+            pipeline = Pipeline(backend, [stamps], queue_size=options.queue_size, version=release.version)
+
+            def prepare(wanted):
+                return acquire_backend(acquirer, wanted, device, options)
+
+            updater = Updater(channel, prepare, pipeline, release.version, options, backend.name).start()
+            runner = threading.Thread(target=pipeline.run, args=(Source(str(video), 1, loop=True),), daemon=True)
+            runner.start()
+            swaps = []
+            publisher_api = stack_client = kit.client()
+            publisher = kit.publisher(publisher_api)
+            publisher_api.login()  # the training server's login (argon2, on this same CPU) before the clock runs
+            try:
+                time.sleep(4)  # steady state
+                for move, version in ((lambda: publisher.promote(2), 2), (lambda: publisher.rollback(), 1)):
+                    move()
+                    promoted = time.perf_counter()
+                    deadline = promoted + 60
+                    while (shown := stamps.first_of(version, promoted)) is None and time.perf_counter() < deadline:
+                        time.sleep(0.01)
+                    if shown is None:
+                        raise RuntimeError(f"release {version} never showed up")
+                    time.sleep(3)
+                    swaps.append((version, promoted, shown))
+            finally:
+                stack_client.close()
+                pipeline.stop()
+                runner.join(timeout=30)
+                updater.stop()
+                pipeline.close()
+    finally:
+        api_process.terminate()
+        api_process.wait(timeout=30)
+    times = [t for t, _, _ in stamps.frames]
+    intervals = [b - a for a, b in zip(times, times[1:], strict=False)]
+    indices = [i for _, i, _ in stamps.frames]
+    result = {
+        "median": statistics.median(intervals),
+        "frames": len(times),
+        "consecutive": indices == list(range(indices[0], indices[0] + len(indices))),
+        "swaps": [],
+    }
+    for version, promoted, shown in swaps:
+        window = [b - a for a, b in zip(times, times[1:], strict=False) if b >= promoted and a <= shown + 1.0]
+        result["swaps"].append({"version": version, "latency": shown - promoted, "max_gap": max(window)})
+    return result
+
+
+def run() -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+        found = measure(Path(tmp))
+    median = found["median"]
+    print(
+        f"{found['frames']} frames, median interval {median * 1000:.1f} ms, every frame number once: "
+        f"{found['consecutive']}"
+    )
+    rows = []
+    for swap in found["swaps"]:
+        ratio = swap["max_gap"] / median
+        print(
+            f"to release {swap['version']}: first frame {swap['latency']:.2f} s after promote (poll {POLL} s); "
+            f"longest gap {swap['max_gap'] * 1000:.1f} ms = {ratio:.2f} x median"
+        )
+        rows.append(
+            Row(
+                f"fleet swap to release {swap['version']} (yolo11n {IMGSZ} px, CPU)",
+                "longest frame gap during the swap <= 2 x median interval",
+                f"{ratio:.2f} x ({swap['max_gap'] * 1000:.0f} ms vs {median * 1000:.0f} ms); promote -> first frame "
+                f"{swap['latency']:.2f} s (poll {POLL} s)",
+                ratio <= 2.0 and found["consecutive"],
+            )
+        )
+    return rows
