@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from itertools import pairwise
 from pathlib import Path
 
 from common import Row
@@ -44,7 +45,7 @@ def make_models(workdir: Path) -> list[Path]:
     return made
 
 
-def start_api(root: Path, password: str) -> tuple[subprocess.Popen, str, dict]:
+def start_api(root: Path, password: str) -> tuple[subprocess.Popen, str]:
     import httpx
 
     from azaion_shared.crypto import generate_key
@@ -69,7 +70,7 @@ def start_api(root: Path, password: str) -> tuple[subprocess.Popen, str, dict]:
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return process, url, env
+                return process, url
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
@@ -116,7 +117,7 @@ def measure(workdir: Path) -> dict:
 
     first, second = make_models(workdir)
     video = write_video(workdir / "drone.mp4", frames(24, (1280, 720)), fps=25.0)
-    api_process, url, env = start_api(workdir / "api", PASSWORD)
+    api_process, url = start_api(workdir / "api", PASSWORD)
     try:
         kit = Kit(url, LocalStorage(workdir / "api" / "cdn"), parse_key(generate_key()), workdir / "keys")
         kit.email = "trainer@bench.local"
@@ -142,7 +143,7 @@ def measure(workdir: Path) -> dict:
             runner = threading.Thread(target=pipeline.run, args=(Source(str(video), 1, loop=True),), daemon=True)
             runner.start()
             swaps = []
-            publisher_api = stack_client = kit.client()
+            publisher_api = kit.client()
             publisher = kit.publisher(publisher_api)
             publisher_api.login()  # the training server's login (argon2, on this same CPU) before the clock runs
             try:
@@ -158,7 +159,7 @@ def measure(workdir: Path) -> dict:
                     time.sleep(3)
                     swaps.append((version, promoted, shown))
             finally:
-                stack_client.close()
+                publisher_api.close()
                 pipeline.stop()
                 runner.join(timeout=30)
                 updater.stop()
@@ -167,7 +168,7 @@ def measure(workdir: Path) -> dict:
         api_process.terminate()
         api_process.wait(timeout=30)
     times = [t for t, _, _ in stamps.frames]
-    intervals = [b - a for a, b in zip(times, times[1:], strict=False)]
+    intervals = [b - a for a, b in pairwise(times)]
     indices = [i for _, i, _ in stamps.frames]
     result = {
         "median": statistics.median(intervals),
@@ -176,7 +177,7 @@ def measure(workdir: Path) -> dict:
         "swaps": [],
     }
     for version, promoted, shown in swaps:
-        window = [b - a for a, b in zip(times, times[1:], strict=False) if b >= promoted and a <= shown + 1.0]
+        window = [b - a for a, b in pairwise(times) if b >= promoted and a <= shown + 1.0]
         result["swaps"].append({"version": version, "latency": shown - promoted, "max_gap": max(window)})
     return result
 
