@@ -24,7 +24,13 @@ import httpx
 from pydantic import BaseModel, Field, SecretStr
 
 from azaion_shared.atomic import atomic_move, atomic_writer
-from azaion_shared.errors import ApiAuthError, ApiError, ApiNotFoundError, ChecksumMismatchError
+from azaion_shared.errors import (
+    ApiAuthError,
+    ApiError,
+    ApiNotFoundError,
+    ChecksumMismatchError,
+    TransferInterrupted,
+)
 from azaion_shared.tls import check_url, client_context
 
 log = logging.getLogger(__name__)
@@ -237,7 +243,7 @@ class ApiClient:
             try:
                 self._fetch_rest(name, url, with_token, part, size)
                 break
-            except (httpx.TransportError, _Retryable) as exc:
+            except (httpx.TransportError, TransferInterrupted) as exc:
                 last = f"{type(exc).__name__}: {exc}"
             if attempt + 1 < self._retry.attempts:
                 delay = self._retry.delay(attempt)
@@ -274,9 +280,9 @@ class ApiClient:
             status = response.status_code
             if status in (401, 403) and with_token:
                 self._relogin(headers["Authorization"].split(" ", 1)[1])
-                raise _Retryable(f"HTTP {status}")
+                raise TransferInterrupted(f"HTTP {status}")
             if status in _RETRY_STATUSES or status in (401, 403):  # 403: a presigned URL that expired meanwhile
-                raise _Retryable(f"HTTP {status}")
+                raise TransferInterrupted(f"HTTP {status}")
             if status == 404:
                 raise ApiNotFoundError(f"download of {name}: not found", status)
             if status not in (200, 206):
@@ -291,7 +297,7 @@ class ApiClient:
                         raise ChecksumMismatchError(f"{name}: more than the {size} bytes the signed release says")
                     fh.write(chunk)
         if have < size:
-            raise _Retryable(f"the body ended at {have} of {size} bytes")
+            raise TransferInterrupted(f"the body ended at {have} of {size} bytes")
 
     def _read_body(self, response: httpx.Response, name: str, write: Callable[[bytes], object]) -> None:
         total = int(response.headers.get("content-length", 0) or 0)
@@ -357,10 +363,6 @@ class ApiClient:
         if status == 404:
             raise ApiNotFoundError(f"{what}: not found on {self._http.base_url}", status)
         raise ApiError(f"{what} failed with HTTP {status}: {detail}", status)
-
-
-class _Retryable(Exception):
-    """A transfer that may succeed when tried again (a 5xx, an expired link, a short body)."""
 
 
 def _auth(token: str) -> dict[str, str]:

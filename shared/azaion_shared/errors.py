@@ -80,6 +80,10 @@ class ApiNotFoundError(ApiError):
     """The resource does not exist on the server."""
 
 
+class TransferInterrupted(ApiError):
+    """A download that may succeed when tried again: a 5xx, an expired link, a body cut short."""
+
+
 class StorageError(AzaionError):
     """The CDN could not store or return an object."""
 
