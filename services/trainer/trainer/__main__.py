@@ -75,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     visualise.add_argument("--count", type=int, default=16, help="images in the grid, spread evenly over the folder")
     visualise.add_argument("--columns", type=int, default=4)
     visualise.add_argument("--show", action="store_true", help="also open it in a window (OpenCV with GUI)")
+    synth = sub.add_parser("synth", help="synthetic aerial scenes (a dataset) or a flyover video, with labels")
+    kinds = synth.add_subparsers(dest="kind", required=True)
+    scenes = kinds.add_parser("dataset", help="N scenes as images/*.jpg + labels/*.txt (YOLO)")
+    scenes.add_argument("--out", type=Path, required=True)
+    scenes.add_argument("--count", type=int, default=100)
+    scenes.add_argument("--size", type=int, default=320, help="square image side in pixels")
+    scenes.add_argument("--seed", type=int, default=0)
+    flyover = kinds.add_parser("flyover", help="a drone flyover video, ground truth in VIDEO.truth.jsonl")
+    flyover.add_argument("--out", type=Path, required=True, help="the .mp4 to write")
+    flyover.add_argument("--frames", type=int, default=120)
+    flyover.add_argument("--fps", type=float, default=10.0)
+    flyover.add_argument("--seed", type=int, default=0)
     publish = with_run(sub.add_parser("publish", help="release the exported models as the next signed version"))
     publish.add_argument(
         "--format", action="append", choices=list(FORMATS), help="formats in the release (default: export_formats)"
@@ -111,6 +123,16 @@ def _run(args) -> int:
         setup_logging("WARNING")
         out, drawn = render(args.folder, args.out, load_classes(), args.count, args.columns, show=args.show)
         print(f"{out}: {drawn} images of {args.folder} with their boxes")
+        return 0
+    if args.command == "synth":  # needs no settings either
+        from trainer import synth
+
+        if args.kind == "dataset":
+            folder = synth.write_dataset(args.out, args.count, args.seed, args.size)
+            print(f"{folder}: {args.count} scenes, synthetic (drawn, not photographed), with YOLO labels")
+        else:
+            video = synth.write_flyover(args.out, args.seed, args.frames, args.fps)
+            print(f"{video}: {args.frames} frames of a synthetic flyover; ground truth in {video.name}.truth.jsonl")
         return 0
     settings = service_settings(TrainerSettings)
     if args.tiny:

@@ -1,0 +1,100 @@
+"""The synthetic aerial scene generator: deterministic, labels that sit on what is drawn, a flyover
+whose ground truth follows the moving vehicles."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+
+from trainer import synth
+from trainer.classes import load_classes
+
+
+def test_scenes_are_deterministic_and_differ_by_seed():
+    a, boxes_a = synth.scene(7)
+    b, boxes_b = synth.scene(7)
+    c, _ = synth.scene(8)
+    assert np.array_equal(a, b) and boxes_a == boxes_b
+    assert not np.array_equal(a, c)
+    assert a.shape == (320, 320, 3) and a.dtype == np.uint8
+
+
+def test_labels_are_the_projects_classes_and_sit_on_drawn_objects():
+    known = load_classes()
+    seen = set()
+    for seed in range(30):
+        image, boxes = synth.scene(seed)
+        ground_only, _ = synth.scene(seed, objects=False)  # the same scene without its objects
+        for box in boxes:
+            seen.add(box.cls)
+            assert known[box.cls] == synth.CLASSES[box.cls]
+            assert 0 <= box.x1 < box.x2 <= 320 and 0 <= box.y1 < box.y2 <= 320
+            x1, y1, x2, y2 = int(box.x1), int(box.y1), int(np.ceil(box.x2)), int(np.ceil(box.y2))
+            inside = image[y1:y2, x1:x2].astype(int) - ground_only[y1:y2, x1:x2].astype(int)
+            assert np.abs(inside).max() > 40, f"seed {seed}: nothing drawn in {box}"  # an object, not ground
+    assert seen == set(synth.CLASSES)  # every class appears in 30 scenes
+
+
+def test_write_dataset_writes_yolo_pairs(tmp_path):
+    synth.write_dataset(tmp_path, 5, seed=3, size=256)
+    images = sorted((tmp_path / "images").glob("*.jpg"))
+    labels = sorted((tmp_path / "labels").glob("*.txt"))
+    assert len(images) == len(labels) == 5
+    assert [p.stem for p in images] == [p.stem for p in labels]
+    assert cv2.imread(str(images[0])).shape == (256, 256, 3)
+    for label in labels:
+        for line in label.read_text().splitlines():
+            cls, *values = line.split()
+            assert int(cls) in synth.CLASSES and all(0 <= float(v) <= 1 for v in values)
+
+
+def test_flyover_ground_truth_follows_the_moving_vehicles(tmp_path):
+    video = synth.write_flyover(tmp_path / "flyover.mp4", seed=1, frames=40, fps=10.0)
+    truth = [json.loads(line) for line in video.with_name("flyover.mp4.truth.jsonl").read_text().splitlines()]
+    capture = cv2.VideoCapture(str(video))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == len(truth) == 40
+    assert [t["frame"] for t in truth] == list(range(40))
+    assert sum(len(t["boxes"]) for t in truth) > 40  # objects in view
+    flyover = synth.Flyover(1, frames=40)
+    matched = set()
+    for index, record in enumerate(truth):
+        m = flyover.camera(index)
+        for n, thing in enumerate(flyover.moving):
+            x1, y1, x2, y2 = synth.Thing(**{**thing.__dict__, "x": thing.x + thing.velocity[0] * index}).box()
+            (a, b), (c, d) = np.array([[x1, y1], [x2, y2]]) @ m[:, :2].T + m[:, 2]
+            if a >= 0 and b >= 0 and c <= 640 and d <= 360:  # wholly in view: its box is in the truth
+                found = [t for t in record["boxes"] if t["class_id"] == thing.cls]
+                assert any(iou((a, b, c, d), (t["x1"], t["y1"], t["x2"], t["y2"])) > 0.95 for t in found), index
+                matched.add(n)
+    assert len(matched) >= 3  # several moving vehicles were seen and followed
+
+
+def iou(a, b) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union else 0.0
+
+
+def test_cli_writes_a_dataset_and_a_flyover(tmp_path):
+    run = [sys.executable, "-m", "trainer", "synth"]
+    done = subprocess.run(
+        [*run, "dataset", "--out", str(tmp_path / "ds"), "--count", "3", "--seed", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "ds" / "images").glob("*.jpg"))) == 3 and "3 scenes" in done.stdout
+    done = subprocess.run(
+        [*run, "flyover", "--out", str(tmp_path / "fly.mp4"), "--frames", "12"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "fly.mp4.truth.jsonl").read_text().count("\n") == 12 and "synthetic" in done.stdout
