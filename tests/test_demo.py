@@ -12,6 +12,8 @@ from pathlib import Path
 import cv2
 import pytest
 
+from trainer import synth
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -20,8 +22,8 @@ def run_demo(root: Path, stream: str) -> subprocess.CompletedProcess:
         "DEMO_ROOT": str(root),
         "DEMO_STREAM": stream,
         "DEMO_EPOCHS": "1",
-        "DEMO_CROPS": "3",
-        "DEMO_FRAMES": "12",
+        "DEMO_SCENES": "6",
+        "DEMO_FRAMES": "24",
         "YOLO_OFFLINE": "true",
         "YOLO_AUTOINSTALL": "false",
     }
@@ -38,21 +40,29 @@ def test_demo_runs_every_stage_twice(rabbit, tmp_path):
         done = run_demo(root, stream)
         assert done.returncode == 0, f"run {attempt}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         summary = json.loads((root / "summary.json").read_text())
-        # 3 crops of each of 2 photographs; one deleted; one malformed message rejected
+        # 6 synthetic scenes; one deleted; one malformed message rejected
         assert summary["stream"] == {"created": 6, "validated": 1, "deleted": 1, "malformed": 1}
         assert summary["ingestor"] == {"data": 5, "data_deleted": 1, "data_rejected": 1}
         assert summary["augmentor"] == {"processed_images": 40, "annotations": 5}
-        assert sum(summary["trainer"]["dataset"].values()) > 0 and 0 <= summary["trainer"]["map50_95"] <= 1
+        trainer = summary["trainer"]
+        assert sum(trainer["dataset"].values()) > 0 and 0 <= trainer["map50_95"] <= trainer["map50"] <= 1
+        assert trainer["weights"] == "yolo11n-synth.pt"  # fine-tuned from the starter, not from scratch
         assert summary["published"]["artifacts"] == ["azaion.v1.onnx"] and summary["published"]["small"] <= 3072
         assert summary["published"]["channel"] == "stable -> 1 (sequence 1)"
         assert summary["inference"]["model_versions"] == [1]
-        assert summary["inference"]["frames"] == 6 and summary["inference"]["backend"] == "onnxruntime"
+        inference = summary["inference"]
+        assert inference["frames"] == 12 and inference["backend"] == "onnxruntime"
         assert summary["edge_cache_plaintext_files"] == 0
         assert set(summary["seconds"]) == {"publish", "ingest", "augment", "train", "inference"}
-        lines = (root / "edge" / "detections.jsonl").read_text().splitlines()
-        assert [json.loads(line)["frame"] for line in lines] == [0, 2, 4, 6, 8, 10]
+        lines = [json.loads(line) for line in (root / "edge" / "detections.jsonl").read_text().splitlines()]
+        assert [line["frame"] for line in lines] == list(range(0, 24, 2))
+        # the boxes follow the vehicles: the JSONL scored against the flyover's ground truth
+        truth = [json.loads(line) for line in (root / "edge" / "flyover.mp4.truth.jsonl").read_text().splitlines()]
+        score = synth.score(lines, truth, 0.5)
+        assert {k: inference[k] for k in score} == score
+        assert score["moving_recall"] >= 0.5 and score["recall"] >= 0.5 and score["precision"] >= 0.5, score
         capture = cv2.VideoCapture(str(root / "edge" / "annotated.mp4"))
-        assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+        assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
         for png in ("contact-sheet.png", "processed-grid.png"):
             assert cv2.imread(str(root / png)) is not None, png
         assert "=== demo summary ===" in done.stdout and "stopped every process" in done.stdout

@@ -98,3 +98,29 @@ def test_cli_writes_a_dataset_and_a_flyover(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "fly.mp4.truth.jsonl").read_text().count("\n") == 12 and "synthetic" in done.stdout
+
+
+def test_score_counts_matches_by_class_and_iou():
+    truth = [
+        {
+            "frame": 0,
+            "boxes": [
+                {"class_id": 1, "x1": 0, "y1": 0, "x2": 10, "y2": 10},
+                {"class_id": 2, "x1": 20, "y1": 20, "x2": 40, "y2": 30},
+            ],
+        },
+        {"frame": 1, "boxes": [{"class_id": 1, "x1": 5, "y1": 5, "x2": 15, "y2": 15}]},
+    ]
+
+    def det(cls, x1, y1, x2, y2, conf=0.9):
+        return {"class_id": cls, "confidence": conf, "x1": x1, "y1": y1, "x2": x2, "y2": y2}
+
+    detections = [
+        {"frame": 0, "detections": [det(1, 1, 0, 10, 10), det(1, 0, 0, 10, 10, 0.5), det(6, 20, 20, 40, 30)]},
+        {"frame": 1, "detections": [det(1, 5, 5, 15, 15)]},
+    ]
+    found = synth.score(detections, truth)
+    # frame 0: the car once (its duplicate is a false positive), the truck called an armoured vehicle;
+    # frame 1: the car
+    assert (found["true_positives"], found["false_positives"], found["missed"]) == (2, 2, 1)
+    assert found["precision"] == 0.5 and found["recall"] == 0.667 and found["frames"] == 2

@@ -253,6 +253,7 @@ class Pipeline:
             "reason": decision.reason,
             "map50_95": decision.new_map50_95,
             "map50": decision.new_map50,
+            "split": decision.split,
             "current_map50_95": decision.current_map50_95,
         }
         lap("gate")

@@ -238,6 +238,7 @@ class Box:
     y1: float
     x2: float
     y2: float
+    moving: bool = False  # a vehicle driving in a flyover
 
     def yolo(self, width: int, height: int) -> str:
         cx, cy = (self.x1 + self.x2) / 2 / width, (self.y1 + self.y2) / 2 / height
@@ -250,7 +251,7 @@ def scene(seed: int, width: int = 320, height: int = 320, objects: bool = True) 
     draws the same scene without its objects (the same ground, roads and light: for checking labels)."""
     rng = np.random.default_rng(seed)
     image = ground(rng, height, width)
-    px_per_m = rng.uniform(2.5, 4.5)
+    px_per_m = rng.uniform(3.0, 5.5)
     shadow_angle = rng.uniform(0, 2 * math.pi)
     shadow = (math.cos(shadow_angle), math.sin(shadow_angle))
     for _ in range(int(rng.integers(0, 3))):
@@ -278,14 +279,14 @@ def _overlap(a, b, margin: float = 2.0) -> bool:
     return not (a[2] + margin < b[0] or b[2] + margin < a[0] or a[3] + margin < b[1] or b[3] + margin < a[1])
 
 
-def _clip(cls: int, box, width: int, height: int) -> Box | None:
+def _clip(cls: int, box, width: int, height: int, moving: bool = False) -> Box | None:
     x1, y1, x2, y2 = box
     area = max(0.0, x2 - x1) * max(0.0, y2 - y1)
     cx1, cy1, cx2, cy2 = max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2)
     inside = max(0.0, cx2 - cx1) * max(0.0, cy2 - cy1)
     if area <= 0 or inside / area < MIN_VISIBLE or cx2 - cx1 < MIN_SIDE or cy2 - cy1 < MIN_SIDE:
         return None
-    return Box(cls, cx1, cy1, cx2, cy2)
+    return Box(cls, cx1, cy1, cx2, cy2, moving)
 
 
 def _shade(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
@@ -314,7 +315,7 @@ class Flyover:
     """A world of ``world`` pixels with roads, buildings, parked and moving vehicles, filmed by a camera
     that pans from one side to the other and zooms in and out."""
 
-    def __init__(self, seed: int = 0, world=(2400, 900), frame=(640, 360), frames: int = 120, px_per_m: float = 7.0):
+    def __init__(self, seed: int = 0, world=(2400, 900), frame=(640, 360), frames: int = 120, px_per_m: float = 8.5):
         rng = np.random.default_rng(seed)
         self.rng, self.frame_size, self.frames = rng, frame, frames
         width, height = world
@@ -366,12 +367,12 @@ class Flyover:
             for thing in self.moving:
                 moved = Thing(**{**thing.__dict__, "x": thing.x + thing.velocity[0] * index})
                 draw(frame, moved, self.shadow, m)
-                boxes.append((moved.cls, moved.box()))
-            boxes += [(thing.cls, thing.box()) for thing in self.static]
+                boxes.append((moved.cls, moved.box(), True))
+            boxes += [(thing.cls, thing.box(), False) for thing in self.static]
             visible = []
-            for cls, (x1, y1, x2, y2) in boxes:
+            for cls, (x1, y1, x2, y2), moving in boxes:
                 (a, b), (c, d) = np.array([[x1, y1], [x2, y2]]) @ m[:, :2].T + m[:, 2]
-                if (box := _clip(cls, (a, b, c, d), fw, fh)) is not None:
+                if (box := _clip(cls, (a, b, c, d), fw, fh, moving)) is not None:
                     visible.append(box)
             yield frame, visible
 
@@ -397,6 +398,7 @@ def write_flyover(video: str | Path, seed: int = 0, frames: int = 120, fps: floa
                         "y1": round(b.y1, 2),
                         "x2": round(b.x2, 2),
                         "y2": round(b.y2, 2),
+                        "moving": b.moving,
                     }
                     for b in boxes
                 ],
@@ -404,3 +406,47 @@ def write_flyover(video: str | Path, seed: int = 0, frames: int = 120, fps: floa
             out.write(json.dumps(record) + "\n")
     writer.release()
     return video
+
+
+# --- scoring detections against the ground truth -----------------------------------------------------
+def iou(a, b) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+def score(detections: list[dict], truth: list[dict], threshold: float = 0.5) -> dict:
+    """Precision and recall of detection lines (inference --json) against truth lines (the flyover's),
+    on the frames that were processed: a detection is right when it has the class of a not yet matched
+    ground-truth box with IoU >= ``threshold`` (greedy, most confident first)."""
+    by_frame = {record["frame"]: record["boxes"] for record in truth}
+    tp = fp = fn = moving_found = moving_all = 0
+    for line in detections:
+        wanted = [dict(b) for b in by_frame.get(line["frame"], [])]
+        used = [False] * len(wanted)
+        for det in sorted(line["detections"], key=lambda d: -d["confidence"]):
+            box = (det["x1"], det["y1"], det["x2"], det["y2"])
+            best, at = 0.0, -1
+            for i, gt in enumerate(wanted):
+                if not used[i] and gt["class_id"] == det["class_id"]:
+                    overlap = iou(box, (gt["x1"], gt["y1"], gt["x2"], gt["y2"]))
+                    if overlap > best:
+                        best, at = overlap, i
+            if best >= threshold:
+                used[at] = True
+                tp += 1
+            else:
+                fp += 1
+        fn += used.count(False)
+        moving_all += sum(1 for gt in wanted if gt.get("moving"))
+        moving_found += sum(1 for gt, hit in zip(wanted, used, strict=True) if hit and gt.get("moving"))
+    return {
+        "precision": round(tp / (tp + fp), 3) if tp + fp else 0.0,
+        "recall": round(tp / (tp + fn), 3) if tp + fn else 0.0,
+        "true_positives": tp,
+        "false_positives": fp,
+        "missed": fn,
+        "moving_recall": round(moving_found / moving_all, 3) if moving_all else 0.0,
+        "frames": len(detections),
+    }
