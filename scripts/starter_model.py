@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=REPO / ".run" / "starter")
     parser.add_argument("--out", type=Path, default=REPO / "models" / "starter")
     args = parser.parse_args(argv)
+    args.workdir, args.out = args.workdir.resolve(), args.out.resolve()  # ultralytics puts relative ones under runs/
     os.environ.setdefault("YOLO_OFFLINE", "true")
     os.environ.setdefault("YOLO_AUTOINSTALL", "false")
     import yaml
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         "map50": round(float(metrics.box.map50), 3),
         "map50_95": round(float(metrics.box.map), 3),
         "map50_95_per_class": per_class,
-        "minutes": round((time.time() - started) / 60, 1),
+        "minutes": round((time.time() - started) / 60, 1) if started else None,
     }
     args.out.mkdir(parents=True, exist_ok=True)
     weights = args.out / "yolo11n-synth.pt"

@@ -254,12 +254,24 @@ def scene(seed: int, width: int = 320, height: int = 320, objects: bool = True) 
     px_per_m = rng.uniform(3.0, 5.5)
     shadow_angle = rng.uniform(0, 2 * math.pi)
     shadow = (math.cos(shadow_angle), math.sin(shadow_angle))
+    roads = []
     for _ in range(int(rng.integers(0, 3))):
         horizontal = rng.random() < 0.5
         at = rng.uniform(0.15, 0.85)
         start, end = ((0, at * height), (width, at * height)) if horizontal else ((at * width, 0), (at * width, height))
         road(image, rng, start, end, 7.5 * px_per_m)
+        roads.append((horizontal, at * (height if horizontal else width)))
     things: list[Thing] = []
+    for horizontal, at in roads:  # traffic: vehicles in a lane, along the road
+        for _ in range(int(rng.integers(0, 4))):
+            cls = int(rng.choice([1, 1, 1, 2, 2, 6]))
+            lane = at + rng.choice([-1.0, 1.0]) * 1.7 * px_per_m
+            along = rng.uniform(0, width if horizontal else height)
+            x, y = (along, lane) if horizontal else (lane, along)
+            heading = (0.0 if horizontal else math.pi / 2) + rng.choice([0.0, math.pi]) + rng.normal(0, 0.03)
+            thing = make_thing(rng, cls, x, y, px_per_m, heading)
+            if not any(_overlap(thing.box(), other.box()) for other in things):
+                things.append(thing)
     weights = {1: 0.34, 2: 0.18, 6: 0.16, 13: 0.12, 0: 0.20}
     classes, probabilities = list(weights), np.array(list(weights.values()))
     for _ in range(int(rng.integers(3, 11))):
