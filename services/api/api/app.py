@@ -123,6 +123,12 @@ def create_app(settings: ApiSettings, users: UserStore | None = None) -> FastAPI
         except ResourceError as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
 
+    def may_upload(user: User, action: str = "publish") -> None:
+        """403 unless the user's role may store things (azaion_shared.roles.UPLOAD_ROLES)."""
+        if user.role not in UPLOAD_ROLES:
+            allowed = ", ".join(sorted(r.value for r in UPLOAD_ROLES))
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role.value} may not {action}; needs {allowed}")
+
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
         users.list()  # the database answers
@@ -165,9 +171,7 @@ def create_app(settings: ApiSettings, users: UserStore | None = None) -> FastAPI
     async def put_resource(
         name: Annotated[str, Depends(resource_name)], request: Request, user: Annotated[User, Depends(current_user)]
     ) -> Stored:
-        if user.role not in UPLOAD_ROLES:
-            allowed = ", ".join(sorted(r.value for r in UPLOAD_ROLES))
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role.value} may not upload; needs {allowed}")
+        may_upload(user, "upload")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > store.max_bytes:
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"upload over {store.max_bytes} bytes")
@@ -176,11 +180,6 @@ def create_app(settings: ApiSettings, users: UserStore | None = None) -> FastAPI
         except TooLargeError as exc:
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
         return Stored(name=name, size=size)
-
-    def may_upload(user: User) -> None:
-        if user.role not in UPLOAD_ROLES:
-            allowed = ", ".join(sorted(r.value for r in UPLOAD_ROLES))
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role.value} may not publish; needs {allowed}")
 
     def signed(body: bytes | None, request: Request, what: str) -> Response:
         """A stored signed document with its ETag; 304 when the client has it already."""

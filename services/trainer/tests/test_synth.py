@@ -64,7 +64,7 @@ def test_flyover_ground_truth_follows_the_moving_vehicles(tmp_path):
     for index, record in enumerate(truth):
         m = flyover.camera(index)
         for n, thing in enumerate(flyover.moving):
-            x1, y1, x2, y2 = synth.Thing(**{**thing.__dict__, "x": thing.x + thing.velocity[0] * index}).box()
+            x1, y1, x2, y2 = thing.at(index).box()
             (a, b), (c, d) = np.array([[x1, y1], [x2, y2]]) @ m[:, :2].T + m[:, 2]
             if a >= 0 and b >= 0 and c <= 640 and d <= 360:  # wholly in view: its box is in the truth
                 found = [t for t in record["boxes"] if t["class_id"] == thing.cls]

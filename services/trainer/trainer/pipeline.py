@@ -211,8 +211,7 @@ class Pipeline:
             release = publisher.publish(run, metrics, classes, files)
             pointer = publisher.promote(release.version) if promote else None
             pruned = publisher.prune(self.options.release_keep)
-        if run:
-            self.set_state(run, "published")
+        self.set_state(run, "published")
         return release, pointer, pruned
 
     def gate_metrics(self, run: str) -> dict[str, float]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -48,6 +48,10 @@ class Thing:
     accent: tuple[int, int, int]
     velocity: tuple[float, float] = (0.0, 0.0)
     extra: dict = field(default_factory=dict)
+
+    def at(self, frame: int) -> Thing:
+        """Where this thing is ``frame`` frames on (a moving vehicle has driven on; a parked one has not)."""
+        return replace(self, x=self.x + self.velocity[0] * frame, y=self.y + self.velocity[1] * frame)
 
     def corners(self) -> np.ndarray:
         return _rect(self.x, self.y, self.length, self.width, self.heading)
@@ -377,7 +381,7 @@ class Flyover:
             frame = cv2.warpAffine(self.world, m, (fw, fh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
             boxes = []
             for thing in self.moving:
-                moved = Thing(**{**thing.__dict__, "x": thing.x + thing.velocity[0] * index})
+                moved = thing.at(index)
                 draw(frame, moved, self.shadow, m)
                 boxes.append((moved.cls, moved.box(), True))
             boxes += [(thing.cls, thing.box(), False) for thing in self.static]
