@@ -44,20 +44,29 @@ def video(tmp_path_factory) -> Path:
     return write_video(tmp_path_factory.mktemp("video") / "drone.mp4", frames(24, (640, 360)), fps=8.0)
 
 
+@pytest.fixture(scope="module")
+def odd_video(tmp_path_factory) -> Path:
+    """The same kind of video at an odd size (622 x 354): a dynamic model gets it padded to 384 x 640."""
+    return write_video(tmp_path_factory.mktemp("odd") / "odd.mp4", frames(24, (622, 354)), fps=8.0)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("batch", [4, 1])
-def test_detections_match_ultralytics(tiny_model, video, batch):
+@pytest.mark.parametrize(("batch", "dynamic"), [(4, False), (1, False), (4, True)])
+def test_detections_match_ultralytics(tiny_model, video, odd_video, batch, dynamic):
+    """Fixed-shape models are letterboxed to their square; a dynamic-shape one, as ultralytics does, only
+    up to the next multiple of 32 (rect): the detections agree either way."""
     from ultralytics import YOLO
 
     from inference.backends.onnx import OnnxRuntimeBackend
     from inference.pipeline import Pipeline
     from inference.source import Frame
 
-    onnx = tiny_model.onnx(128, batch)
-    images = video_frames(video)
+    onnx = tiny_model.onnx(128, batch, dynamic=dynamic)
+    images = video_frames(odd_video if dynamic else video)
     assert len(images) >= 20
     ours = []
     backend = OnnxRuntimeBackend(onnx.read_bytes())
+    assert backend.dynamic_size == dynamic
     pipeline = Pipeline(backend, [], conf=CONF, iou=0.7, on_frame=lambda f, d: ours.append(d))
     pipeline.run(Frame(i, 0.0, image) for i, image in enumerate(images))
     model = YOLO(str(onnx), task="detect")
@@ -124,8 +133,11 @@ def test_released_model_to_jsonl_and_mp4(api_server, s3_server, tiny_model, vide
     assert {line["model_version"] for line in lines} == {1}
     detections = [d for line in lines for d in line["detections"]]
     assert len(detections) == summary["detections"] > 0
+    # DESIGN.md's keys, and the track id (null until a track is confirmed), a key it only grows by
+    assert any(d["track_id"] is not None for d in detections) and summary["tracks"]
     for d in detections:
-        assert set(d) == {"class_id", "class_name", "confidence", "x1", "y1", "x2", "y2"}
+        assert set(d) == {"class_id", "class_name", "confidence", "x1", "y1", "x2", "y2", "track_id"}
+        assert d["track_id"] is None or d["track_id"] in {t["track_id"] for t in summary["tracks"]}
         assert 0 <= d["x1"] <= d["x2"] <= 640 and 0 <= d["y1"] <= d["y2"] <= 360 and d["confidence"] > CONF
         assert d["class_name"] == {0: "person", 1: "car", 2: "truck", 3: "bus"}[d["class_id"]]
     capture = cv2.VideoCapture(str(out / "annotated.mp4"))

@@ -29,9 +29,17 @@ NPU, and the ONNX model on ONNX Runtime everywhere else. While it runs it polls 
 api's device inventory (AZAION_INFERENCE__HEARTBEAT_SECONDS). Without the api it starts from the
 cached release. `--model FILE` runs a local model file instead (encrypted or not), for development.
 
+Aerial video: a large frame is cut into overlapping tiles at the model's input size (--tiles auto:
+4K on a 1280 model, 1080p on a 640 one), batched through the model with the whole frame, and the
+boxes are merged, so that objects 10-30 px wide stay visible. Every detection gets a track id
+(ByteTrack), kept across skipped frames; the summary lists each track (first and last frame, class
+by majority vote, path length), and --events FILE.jsonl writes what the tracks do (appeared, left,
+crossed a line, entered or left a zone: AZAION_INFERENCE__LINES / __ZONES).
+
 Outputs (at least one): --output annotated.mp4, --json detections.jsonl (one line per processed
-frame, DESIGN.md, with the model_version that produced it), --show (a window; needs an OpenCV
-build with GUI), --live PORT (MJPEG in a browser, for headless boxes). A one-line JSON summary is printed at the end.
+frame, DESIGN.md, with the model_version that produced it and each detection's track_id), --show
+(a window; needs an OpenCV build with GUI), --live PORT (MJPEG in a browser, for headless boxes).
+A one-line JSON summary is printed at the end.
 
 Configuration (environment): AZAION_INFERENCE__*, AZAION_API_CLIENT__*, AZAION_MODEL_KEY (.env.example).
 """
@@ -46,13 +54,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--source", required=True, help="video file, camera number, rtsp:// or http:// URL, image folder")
     run.add_argument("--model", type=Path, help="a local model file (.onnx/.engine/.rknn, encrypted or not)")
     run.add_argument("--backend", choices=["auto", "onnxruntime", "tensorrt", "rknn"], help="default: auto")
-    run.add_argument("--every", type=int, help="process every Nth frame (default 4)")
-    run.add_argument("--conf", type=float, help="confidence threshold (default 0.25)")
-    run.add_argument("--iou", type=float, help="NMS IoU threshold (default 0.7)")
+    run.add_argument("--every", type=int, help="process every Nth frame, 1 or more (default 4)")
+    run.add_argument("--conf", type=float, help="confidence threshold, between 0 and 1 (default 0.25)")
+    run.add_argument("--iou", type=float, help="NMS IoU threshold, above 0 and at most 1 (default 0.7)")
+    run.add_argument(
+        "--tiles", help="auto (default), off, or ROWSxCOLUMNS (e.g. 2x3): overlapping tiles for small objects"
+    )
+    run.add_argument("--tile-overlap", type=float, help="overlap of neighbouring tiles, a fraction (default 0.2)")
+    run.add_argument(
+        "--no-full-frame", action="store_true", help="with tiles, do not also run the whole frame (large objects)"
+    )
+    run.add_argument("--no-track", action="store_true", help="no tracking: no track ids, no track summary")
     run.add_argument("--max-frames", type=int, help="stop after this many processed frames")
     run.add_argument("--loop", action="store_true", help="play a video file or image folder over and over")
     run.add_argument("--output", type=Path, help="write the annotated video here (.mp4)")
     run.add_argument("--json", type=Path, help="write detections here, one JSON line per processed frame")
+    run.add_argument(
+        "--events", type=Path, help="write track events here (appeared, left, crossed a line, entered a zone)"
+    )
     run.add_argument("--show", action="store_true", help="show the annotated video in a window")
     run.add_argument("--live", type=int, metavar="PORT", help="serve the annotated video at http://HOST:PORT/")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -60,13 +79,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: command-line flags that override a setting of AZAION_INFERENCE__* (flag attribute -> setting)
+FLAGS = {
+    "backend": "backend",
+    "every": "every",
+    "conf": "conf",
+    "iou": "iou",
+    "tiles": "tiles",
+    "tile_overlap": "tile_overlap",
+}
+
+
 def _options(settings, args):
+    """The settings with the command line's overrides, checked by the same rules as the settings."""
+    from pydantic import ValidationError
+
+    from azaion_shared.errors import ConfigError
+
     options = settings.inference
-    for field in ("backend", "every", "conf", "iou"):
-        value = getattr(args, field, None)
-        if value is not None:
-            setattr(options, field, value)
+    overrides = {setting: getattr(args, flag) for flag, setting in FLAGS.items() if getattr(args, flag) is not None}
+    if args.no_full_frame:
+        overrides["tile_full_frame"] = False
+    if args.no_track:
+        overrides["track"] = False
+    try:
+        options = type(options).model_validate(options.model_dump() | overrides)
+    except ValidationError as exc:
+        flags = {setting: flag for flag, setting in FLAGS.items()}
+        problems = [
+            f"--{flags.get(error['loc'][0], error['loc'][0]).replace('_', '-')} "
+            f"{overrides.get(error['loc'][0], '')}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        raise ConfigError("; ".join(problems)) from None
+    if args.events and not options.track:
+        raise ConfigError("--events needs tracking: leave out --no-track (or AZAION_INFERENCE__TRACK=false)")
+    settings.inference = options
     return options
+
+
+def _check_model_file(path: Path, backend: str) -> None:
+    """Refuse a model file that cannot run, before anything is loaded."""
+    from azaion_shared.errors import ConfigError
+    from azaion_shared.model_formats import FORMATS, format_of
+
+    if path.suffix.lower() in (".pt", ".pth"):
+        raise ConfigError(
+            f"{path} is a PyTorch checkpoint; the edge runs ONNX, TensorRT or RKNN: export it first "
+            "(`python -m trainer export --run RUN`, or ultralytics' `yolo export model=FILE format=onnx`)"
+        )
+    suffixes = {f.suffix for f in FORMATS.values()}
+    if path.suffix.lower() not in suffixes:
+        raise ConfigError(f"{path}: not a model file this runs ({', '.join(sorted(suffixes))})")
+    if not path.is_file():
+        raise ConfigError(f"no such model file: {path}")
+    fmt = format_of(path.name)
+    if backend not in ("auto", fmt.backend):
+        raise ConfigError(
+            f"--backend {backend} cannot run {path.name} (a {fmt.name} model runs on {fmt.backend}); "
+            f"use --backend auto, or give it a {backend} model"
+        )
 
 
 def _model_and_backend(settings, args, stack):
@@ -123,12 +195,17 @@ def _model_and_backend(settings, args, stack):
     return model, backend, updater
 
 
-def _sinks(args, options, fps):
+def _check_outputs(args) -> None:
     from inference.errors import OutputError
-    from inference.sinks import OTHER_OUTPUTS, JsonlSink, LiveSink, ShowSink, VideoSink
+    from inference.sinks import OTHER_OUTPUTS
 
-    if not (args.output or args.json or args.show or args.live is not None):
+    if not (args.output or args.json or args.show or args.live is not None or args.events):
         raise OutputError(f"choose at least one output: --show, {OTHER_OUTPUTS}")
+
+
+def _sinks(args, options, fps):
+    from inference.sinks import JsonlSink, LiveSink, ShowSink, VideoSink
+
     sinks = []
     try:
         if args.show:
@@ -153,21 +230,40 @@ def run(settings, args) -> dict:
 
     from inference.pipeline import Pipeline
     from inference.source import Source
+    from inference.tracking import Tracking
 
-    options = _options(settings, args)
+    options = _options(settings, args)  # bad flags, outputs and model files are refused before anything loads
+    _check_outputs(args)
+    if args.model:
+        _check_model_file(args.model, options.backend)
     with ExitStack() as stack:
         source = Source(args.source, options.every, args.max_frames, loop=args.loop)
         stack.callback(source.close)
+        fps = source.fps / options.every
+        tracking = None
+        if options.track:
+            tracking = Tracking(options, fps, _events(args, options, stack))
         model, backend, make_updater = _model_and_backend(settings, args, stack)
         pipeline = Pipeline(
-            backend, [], options.conf, options.iou, options.max_det, options.queue_size, version=model.version
+            backend,
+            [],
+            options.conf,
+            options.iou,
+            options.max_det,
+            options.queue_size,
+            version=model.version,
+            tiles=options.tiles,
+            tile_overlap=options.tile_overlap,
+            tile_full_frame=options.tile_full_frame,
+            tile_merge=options.tile_merge,
+            tracking=tracking,
         )
         stack.callback(pipeline.close)  # the backend running at the end (swapped-out ones close as they go)
         log.info(
             "model %s (%s, %s, release %s) on %s", model.name, model.format, model.origin, model.version, backend.name
         )
         del model  # the plaintext model lives on only inside the runtime
-        pipeline.sinks = _sinks(args, options, source.fps / options.every)
+        pipeline.sinks = _sinks(args, options, fps)
         updater = make_updater(pipeline).start() if make_updater else None
         previous = {sig: signal.signal(sig, lambda *_: pipeline.stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
         bar = tqdm(total=source.total, unit="frame", disable=args.no_progress, desc="inference", file=sys.stderr)
@@ -179,14 +275,35 @@ def run(settings, args) -> dict:
                 updater.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            if tracking is not None:
+                tracking.finish(pipeline.model.info)
             for sink in pipeline.sinks:
                 sink.close()
         backend = pipeline.backend
-        summary = {"backend": backend.name, "batch": backend.batch, "input": list(backend.input_size)}
+        summary = {
+            "backend": backend.name,
+            "batch": backend.batch,
+            "input": list(backend.input_size),
+            "tiles": options.tiles,
+        }
         if updater is not None:
             summary["swaps"] = updater.swaps
             summary["last_error"] = updater.last_error
-        return summary | stats.as_dict()
+        summary |= stats.as_dict()
+        if tracking is not None:
+            summary["tracks"] = tracking.summary(pipeline.model.info)
+        return summary
+
+
+def _events(args, options, stack):
+    """The track events of --events (None without it)."""
+    if not args.events:
+        return None
+    from inference.events import EventLog, Events
+
+    log_file = EventLog(args.events)
+    stack.callback(log_file.close)
+    return Events(log_file, options.lines, options.zones)
 
 
 def device_report() -> dict:
@@ -208,13 +325,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    from inference.settings import InferenceSettings
+    from inference.settings import InferenceSettings, LocalInferenceSettings
 
     if args.command == "device":  # needs no settings: it only looks at this machine
         setup_logging("WARNING")
         print(json.dumps(device_report(), indent=2))
         return 0
-    settings = service_settings(InferenceSettings)
+    # a local model file needs no api, so no api credentials either
+    settings = service_settings(LocalInferenceSettings if args.model else InferenceSettings)
     print(json.dumps(run(settings, args)))
     return 0
 

@@ -39,14 +39,15 @@ def colour(class_id: int) -> tuple[int, int, int]:
 
 
 def draw(image: np.ndarray, detections: Detections, info: ModelInfo) -> np.ndarray:
-    """Draw in place and return the image."""
+    """Draw in place and return the image (a tracked box is labelled with its track id: ``#12 car 0.83``)."""
     thickness = max(round(sum(image.shape[:2]) / 2 * 0.003), 1)
     font_scale = thickness / 3
-    for box, score, cls in zip(detections.boxes, detections.scores, detections.classes, strict=True):
+    for i, (box, score, cls) in enumerate(zip(detections.boxes, detections.scores, detections.classes, strict=True)):
         x1, y1, x2, y2 = (round(float(v)) for v in box)
         col = colour(cls)
         cv2.rectangle(image, (x1, y1), (x2, y2), col, thickness, cv2.LINE_AA)
-        text = f"{info.name(int(cls))} {score:.2f}"
+        track = detections.track_id(i)
+        text = f"{'' if track is None else f'#{track} '}{info.name(int(cls))} {score:.2f}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, max(thickness - 1, 1))
         top = y1 - th - base - 2 if y1 - th - base - 2 >= 0 else y1
         cv2.rectangle(image, (x1, top), (x1 + tw + 2, top + th + base + 2), col, -1, cv2.LINE_AA)

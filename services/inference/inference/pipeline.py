@@ -2,9 +2,15 @@
 
 Three threads joined by bounded queues::
 
-    reader:  decode every Nth frame -> letterbox into a batch buffer -> (frames, batch)
+    reader:  decode every Nth frame -> its views (the whole frame, or tiles: inference.tiles), each
+             letterboxed into a batch buffer -> batch
     model:   backend.infer(batch) -> raw output
-    outputs (caller's thread): decode + NMS -> draw -> JSONL / mp4 / window / live view
+    outputs (caller's thread): decode + NMS per view -> merge a frame's views -> track -> draw
+             -> JSONL / mp4 / window / live view (and track events)
+
+A batch holds views, not frames: a tiled 4K frame fills several batches, and one batch may end one
+frame's tiles and begin the next one's. The outputs stage gathers a frame's views in order and emits
+it when its last view is through.
 
 The model thread is the one that must never wait: the reader fills the next batch while the model
 runs this one, and the outputs deal with the previous one. A full queue slows the reader down
@@ -30,10 +36,12 @@ import numpy as np
 from inference.backends.base import Backend
 from inference.draw import draw
 from inference.errors import Stopped
-from inference.letterbox import Placement, letterbox
+from inference.letterbox import Placement, letterbox, rect_size
 from inference.postprocess import Detections, postprocess
 from inference.sinks import Running, Sink
 from inference.source import Frame
+from inference.tiles import View, merge, windows
+from inference.tracking import Tracking
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +49,18 @@ _END = object()
 
 
 @dataclass
+class FrameWork:
+    """A frame on its way: how many views it has, the detections of those done so far, its model."""
+
+    frame: Frame
+    views: int
+    model: Running
+    parts: list[Detections] = field(default_factory=list)
+
+
+@dataclass
 class Batch:
-    frames: list[Frame]
-    placements: list[Placement]
+    views: list[tuple[FrameWork, Placement]]
     images: np.ndarray  # (n, h, w, 3) RGB uint8
     backend: Backend
     model: Running
@@ -55,8 +72,10 @@ class Stats:
     frames: int = 0
     batches: int = 0
     detections: int = 0
+    views: int = 0  # model inputs run: frames, or tiles and whole frames
     wall_seconds: float = 0.0
     model_seconds: float = 0.0
+    track_seconds: float = 0.0
     per_class: dict[str, int] = field(default_factory=dict)
     versions: list[int | None] = field(default_factory=list)  # the model versions that ran, in order
 
@@ -73,10 +92,12 @@ class Stats:
         return {
             "frames": self.frames,
             "batches": self.batches,
+            "views": self.views,
             "detections": self.detections,
             "per_class": self.per_class,
             "wall_seconds": round(self.wall_seconds, 3),
             "model_seconds": round(self.model_seconds, 3),
+            "track_seconds": round(self.track_seconds, 3),
             "fps": round(self.fps, 2),
             "overhead": round(self.overhead, 4),
             "model_versions": self.versions,
@@ -94,10 +115,22 @@ class Pipeline:
         queue_size: int = 4,
         on_frame: Callable[[Frame, Detections], None] | None = None,
         version: int | None = None,
+        tiles: str = "off",
+        tile_overlap: float = 0.2,
+        tile_full_frame: bool = True,
+        tile_merge: float = 0.5,
+        tracking: Tracking | None = None,
     ):
         self.backend, self.sinks = backend, sinks
         self.model = Running(backend.info, version)
         self.conf, self.iou, self.max_det = conf, iou, max_det
+        self.tiles, self.tile_overlap, self.tile_full_frame, self.tile_merge = (
+            tiles,
+            tile_overlap,
+            tile_full_frame,
+            tile_merge,
+        )
+        self.tracking = tracking
         self.queue_size = queue_size
         self.on_frame = on_frame
         self._stop = threading.Event()
@@ -154,26 +187,50 @@ class Pipeline:
                 if self._stop.is_set():
                     raise Stopped from None
 
+    def _views(self, frame: Frame, backend: Backend) -> list[tuple[View, tuple[int, int]]]:
+        """The views of a frame and the input size of each: tiles and the whole frame at the model's
+        input size; an untiled frame on a dynamic-size model at ultralytics' rect size."""
+        height, width = frame.image.shape[:2]
+        views = windows((height, width), backend.input_size, self.tiles, self.tile_overlap, self.tile_full_frame)
+        if len(views) == 1 and backend.dynamic_size:
+            return [(views[0], rect_size((height, width), backend.input_size))]
+        return [(view, backend.input_size) for view in views]
+
     def _reader(self, frames: Iterable[Frame], out: queue.Queue) -> None:
         try:
-            pending: list[Frame] = []
-            placements: list[Placement] = []
-            buffer = None
+            pending: list[tuple[FrameWork, Placement]] = []
+            buffer = backend = model = None
+
+            def flush() -> None:
+                nonlocal pending
+                if pending:
+                    self._put(out, Batch(pending, buffer[: len(pending)], backend, model))
+                    pending = []
+
             for frame in frames:
                 if self._stop.is_set():
                     raise Stopped
-                if not pending:  # between two batches: the one place a new model may take over
+                # Between two frames, with no view of an earlier frame waiting: the one place a new model
+                # may take over (a swap handed in sends the views waiting now as a short batch).
+                if self._next is not None:
+                    flush()
+                if not pending:
                     self._adopt()
                     backend, model = self.backend, self.model
-                    buffer = np.empty((backend.batch, *backend.input_size, 3), np.uint8)
-                _, placement = letterbox(frame.image, backend.input_size, out=buffer[len(pending)])
-                pending.append(frame)
-                placements.append(placement)
-                if len(pending) == backend.batch:
-                    self._put(out, Batch(pending, placements, buffer, backend, model))
-                    pending, placements = [], []
-            if pending:  # the last, short batch: the backend pads it if its model needs a full one
-                self._put(out, Batch(pending, placements, buffer[: len(pending)], backend, model))
+                views = self._views(frame, backend)
+                work = FrameWork(frame, len(views), model)
+                for view, size in views:
+                    if pending and buffer.shape[1:3] != size:
+                        flush()  # one batch, one input size
+                    if not pending:
+                        buffer = np.empty((backend.batch, *size, 3), np.uint8)
+                    crop = frame.image[view.y : view.y + view.h, view.x : view.x + view.w]
+                    _, placement = letterbox(crop, size, out=buffer[len(pending)], x0=view.x, y0=view.y)
+                    pending.append((work, placement))
+                    if len(pending) == backend.batch:
+                        self._put(out, Batch(pending, buffer, backend, model))
+                        pending = []
+            flush()  # the last, short batch: the backend pads it if its model needs a full one
             self._put(out, _END)
         except Stopped:
             pass
@@ -208,28 +265,39 @@ class Pipeline:
         self._errors.append(exc)
         self._stop.set()
 
-    def _emit(self, batch: Batch, stats: Stats) -> None:
-        drawing = any(s.needs_drawing for s in self.sinks)
-        model = batch.model
+    def _emit(self, batch: Batch, stats: Stats) -> int:
+        """Decode the batch's views; emit each frame whose last view this is. Returns the frames emitted."""
+        emitted = 0
+        for (work, placement), raw in zip(batch.views, batch.output, strict=True):
+            work.parts.append(postprocess(raw, placement, self.conf, self.iou, self.max_det))
+            stats.views += 1
+            if len(work.parts) == work.views:
+                self._emit_frame(work, stats)
+                emitted += 1
+        stats.batches += 1
+        return emitted
+
+    def _emit_frame(self, work: FrameWork, stats: Stats) -> None:
+        frame, model = work.frame, work.model
         info = model.info
         if not stats.versions or stats.versions[-1] != model.version:
             stats.versions.append(model.version)
-        for frame, placement, raw in zip(batch.frames, batch.placements, batch.output, strict=True):
-            detections = postprocess(raw, placement, self.conf, self.iou, self.max_det)
-            drawn = draw(frame.image.copy(), detections, info) if drawing else None
-            for sink in self.sinks:
-                sink.write(frame, detections, drawn, model)
-            if self.on_frame:
-                self.on_frame(frame, detections)
-            stats.frames += 1
-            self.frames_done += 1
-            stats.detections += len(detections)
-            for cls in detections.classes:
-                name = info.name(int(cls))
-                stats.per_class[name] = stats.per_class.get(name, 0) + 1
-            if any(getattr(s, "stopped", False) for s in self.sinks):
-                self._stop.set()
-        stats.batches += 1
+        detections = merge(work.parts, self.tile_merge, self.max_det) if work.views > 1 else work.parts[0]
+        if self.tracking is not None:
+            detections = self.tracking.step(frame, detections, info)
+        drawn = draw(frame.image.copy(), detections, info) if any(s.needs_drawing for s in self.sinks) else None
+        for sink in self.sinks:
+            sink.write(frame, detections, drawn, model)
+        if self.on_frame:
+            self.on_frame(frame, detections)
+        stats.frames += 1
+        self.frames_done += 1
+        stats.detections += len(detections)
+        for cls in detections.classes:
+            name = info.name(int(cls))
+            stats.per_class[name] = stats.per_class.get(name, 0) + 1
+        if any(getattr(s, "stopped", False) for s in self.sinks):
+            self._stop.set()
 
     def run(self, frames: Iterable[Frame], progress: Callable[[int], None] | None = None) -> Stats:
         """Process every frame; returns the figures. Raises the first error of any stage."""
@@ -249,9 +317,9 @@ class Pipeline:
                 item = self._get(results)
                 if item is _END:
                     break
-                self._emit(item, stats)
-                if progress:
-                    progress(len(item.frames))
+                done = self._emit(item, stats)
+                if progress and done:
+                    progress(done)
         except Stopped:
             pass
         except BaseException:
@@ -263,6 +331,8 @@ class Pipeline:
                 thread.join(timeout=30)
             stats.wall_seconds = time.perf_counter() - started
             stats.model_seconds = self._model_seconds
+            if self.tracking is not None:
+                stats.track_seconds = self.tracking.seconds
         if self._errors:
             raise self._errors[0]
         return stats

@@ -20,11 +20,19 @@ MAX_NMS = 30000
 
 @dataclass(frozen=True)
 class Detections:
-    """Detections of one frame: ``boxes`` (n, 4) xyxy in frame pixels, ``scores`` (n,), ``classes`` (n,)."""
+    """Detections of one frame: ``boxes`` (n, 4) xyxy in frame pixels, ``scores`` (n,), ``classes`` (n,),
+    with tracking ``track_ids`` (n,) (-1: not on a confirmed track)."""
 
     boxes: np.ndarray
     scores: np.ndarray
     classes: np.ndarray
+    track_ids: np.ndarray | None = None
+
+    def track_id(self, i: int) -> int | None:
+        """The track id of detection ``i``, None without one."""
+        if self.track_ids is None or self.track_ids[i] < 0:
+            return None
+        return int(self.track_ids[i])
 
     def __len__(self) -> int:
         return len(self.scores)

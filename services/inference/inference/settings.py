@@ -13,6 +13,21 @@ from azaion_shared.api_client import ApiClientSettings
 from azaion_shared.settings import AzaionSettings, ModelKeyFields
 
 BackendName = Literal["auto", "onnxruntime", "tensorrt", "rknn"]
+Point = tuple[float, float]
+
+
+class Line(BaseModel):
+    """A counting line in frame pixels: a track that crosses it raises a ``crossed`` event."""
+
+    name: str = Field(min_length=1)
+    points: tuple[Point, Point]
+
+
+class Zone(BaseModel):
+    """A zone in frame pixels (a polygon): a track whose centre enters or leaves it raises an event."""
+
+    name: str = Field(min_length=1)
+    points: list[Point] = Field(min_length=3)
 
 
 class InferenceOptions(BaseModel):
@@ -24,6 +39,50 @@ class InferenceOptions(BaseModel):
     conf: float = Field(0.25, gt=0, lt=1, description="Confidence threshold.")
     iou: float = Field(0.7, gt=0, le=1, description="IoU threshold of the class-aware NMS (ultralytics' default).")
     max_det: int = Field(300, ge=1, description="At most this many detections per frame.")
+    tiles: str = Field(
+        "auto",
+        pattern=r"^(auto|off|[1-9][0-9]?x[1-9][0-9]?)$",
+        description="Sliced inference for small objects in large frames: off (the whole frame, letterboxed), "
+        "RxC (rows x columns of overlapping tiles, e.g. 2x3), or auto (tiles at the model's input size when the "
+        "whole frame would shrink more than twice, e.g. 4K on a 1280 model; else the whole frame).",
+    )
+    tile_overlap: float = Field(0.2, ge=0, lt=0.9, description="Overlap of neighbouring tiles (a fraction of a tile).")
+    tile_full_frame: bool = Field(
+        True, description="With tiles, also run the whole frame (letterboxed) for objects larger than a tile."
+    )
+    tile_merge: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Boxes of one class from different tiles are merged when their intersection covers this much "
+        "of the smaller one (greedy non-maximum merging, as SAHI does).",
+    )
+    track: bool = Field(True, description="Give every detection a track id (ByteTrack) and summarise the tracks.")
+    track_seconds: float = Field(
+        1.0, gt=0, description="A track unseen for this long has left (ByteTrack's lost-track buffer, in time)."
+    )
+    track_high: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="ByteTrack's first-pass confidence: a detection this confident matches first and may start a "
+        "track; weaker ones only extend tracks.",
+    )
+    track_min_frames: int = Field(2, ge=1, description="Processed frames a track needs before it gets an id.")
+    track_camera_motion: bool = Field(
+        True,
+        description="Take the camera's own motion out before tracking (a panning drone; off for a fixed camera).",
+    )
+    lines: list[Line] = Field(
+        default_factory=list,
+        description='Counting lines for --events, frame pixels (JSON: [{"name": "bridge", "points": [[0, 540], '
+        "[1920, 540]]}]); meaningful for a camera that holds still.",
+    )
+    zones: list[Zone] = Field(
+        default_factory=list,
+        description='Zones for --events, frame pixels (JSON: [{"name": "gate", "points": [[x, y], ...]}], three or '
+        "more points).",
+    )
     queue_size: int = Field(4, ge=1, description="Batches waiting between the reader, the model and the outputs.")
     engine_fp16: bool = Field(True, description="Build TensorRT engines in FP16 (TensorRT 10; 11 uses the ONNX types).")
     engine_max_batch: int = Field(4, ge=1, description="Largest batch of an engine built here.")
@@ -74,6 +133,11 @@ class InferenceOptions(BaseModel):
         return re.sub(r"[^A-Za-z0-9._-]", "-", name).lstrip("._-")[:64] or "device"
 
 
-class InferenceSettings(AzaionSettings, ModelKeyFields):
+class LocalInferenceSettings(AzaionSettings, ModelKeyFields):
+    """The settings of a run on a local model file (``--model``): no api, so no api credentials."""
+
     inference: InferenceOptions = Field(default_factory=InferenceOptions)
+
+
+class InferenceSettings(LocalInferenceSettings):
     api_client: ApiClientSettings = Field(default_factory=ApiClientSettings)

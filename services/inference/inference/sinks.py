@@ -64,8 +64,9 @@ def detections_record(frame: Frame, detections: Detections, model: Running) -> d
                 "y1": round(float(b[1]), 2),
                 "x2": round(float(b[2]), 2),
                 "y2": round(float(b[3]), 2),
+                "track_id": detections.track_id(i),
             }
-            for b, s, c in zip(detections.boxes, detections.scores, detections.classes, strict=True)
+            for i, (b, s, c) in enumerate(zip(detections.boxes, detections.scores, detections.classes, strict=True))
         ],
     }
 

@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     flyover.add_argument("--frames", type=int, default=120)
     flyover.add_argument("--fps", type=float, default=10.0)
     flyover.add_argument("--seed", type=int, default=0)
+    flyover.add_argument(
+        "--4k", dest="uhd", action="store_true", help="3840x2160 with small objects (cars ~16 px): for --tiles"
+    )
     publish = with_run(sub.add_parser("publish", help="release the exported models as the next signed version"))
     publish.add_argument(
         "--format", action="append", choices=list(FORMATS), help="formats in the release (default: export_formats)"
@@ -131,7 +134,8 @@ def _run(args) -> int:
             folder = synth.write_dataset(args.out, args.count, args.seed, args.size)
             print(f"{folder}: {args.count} scenes, synthetic (drawn, not photographed), with YOLO labels")
         else:
-            video = synth.write_flyover(args.out, args.seed, args.frames, args.fps)
+            flyover = synth.Flyover.aerial_4k(args.seed, args.frames) if args.uhd else None
+            video = synth.write_flyover(args.out, args.seed, args.frames, args.fps, flyover=flyover)
             print(f"{video}: {args.frames} frames of a synthetic flyover; ground truth in {video.name}.truth.jsonl")
         return 0
     settings = service_settings(TrainerSettings)

@@ -23,13 +23,15 @@ class Backend(ABC):
     """Subclasses set, in ``__init__``: ``batch`` (the largest batch one call runs; a fixed-batch model
     runs exactly this many, padded), ``input_size`` ((height, width) the images are letterboxed to),
     ``info`` (class names and the rest of the model's metadata) and, for a dynamic batch,
-    ``fixed_batch = False``."""
+    ``fixed_batch = False``; for a dynamic input size ``dynamic_size = True`` (``input_size`` is then
+    the largest side the model was exported for)."""
 
     name: str = "backend"
     batch: int
     input_size: tuple[int, int]
     info: ModelInfo
     fixed_batch: bool = True
+    dynamic_size: bool = False  # the model takes any input size: frames are letterboxed as ultralytics' rect
 
     def __init__(self) -> None:
         self.model_seconds = 0.0

@@ -42,6 +42,7 @@ class OnnxRuntimeBackend(Backend):
             if not meta.imgsz:
                 raise ModelError("the model has a dynamic input size and no imgsz in its metadata")
             height, width = meta.imgsz
+            self.dynamic_size = True
         self.input_size = (height, width)
         self._dtype = np.float16 if self._input.type == "tensor(float16)" else np.float32
         self.info = meta
