@@ -95,7 +95,7 @@ def run() -> list[Row]:
         model_tiled, model_whole = tiled.model_seconds / tiled.frames, whole.model_seconds / whole.frames
         detections = tiled.detections / tiled.frames
     print(f"batch-1 model: {per_image * 1000:.1f} ms an image; tiled: {views:.0f} views, {frame_time:.2f} s a frame")
-    print(f"tracking: {track_tiled * 1000:.1f} ms a frame tiled ({detections:.0f} detections), model {model_tiled:.2f} s")
+    print(f"tracking: {track_tiled * 1000:.1f} ms a frame ({detections:.0f} detections), model {model_tiled:.2f} s")
     return [
         Row(
             "aerial 4K: tiled vs untiled FPS (starter yolo11n 640, ONNX Runtime CPU)",
