@@ -8,7 +8,12 @@ BENCH_AERIAL_FRAMES frames of the synthetic 4K flyover (``Flyover.aerial_4k``: c
   the whole frame: 33 views a frame) against ``--tiles off`` (informational: tiling is meant to cost;
   the recall it buys is in tests/test_aerial_video.py).
 - Tiling's cost: the tiled pipeline's wall time per frame against views x the time the batch-1 model
-  takes for one image (best of several runs). Goal (issue 19): <= 1.0 x, batching makes it cheaper.
+  takes for one view, measured by running it alone over every view of the video (the same tiles,
+  letterboxed in advance; the faster of two passes). Goal (issue 19): <= 1.0 x. The pipeline's own
+  work (decoding the 4K frame, cutting, normalising, decoding and merging 33 outputs, tracking) runs
+  on the same cores as the model, so on a 2-core CPU this counts all of it against a bare model.
+- Batching's part: the same tiled pipeline with the batch-4 model against the batch-1 model (the
+  tiles one by one). Goal: <= 1.0 x: batching must make tiles cheaper, not dearer.
 - Tracking's cost: the tracking stage (camera motion, ByteTrack, track records) run alone over the
   tiled run's detections, per frame, against the model's time per frame in that run. Goal: <= 5 %.
   The untiled run's figure is given too (informational): there the model's share is 33 times smaller.
@@ -51,6 +56,25 @@ def run_pipeline(model: Path, video: Path, tiles: str) -> tuple[object, list]:
     return stats, kept
 
 
+def tile_images(video: Path) -> np.ndarray:
+    """Every view the tiled pipeline runs, letterboxed as it does it: the baseline's input."""
+    import cv2
+
+    from inference.letterbox import letterbox
+    from inference.tiles import windows
+
+    images = []
+    capture = cv2.VideoCapture(str(video))
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        for v in windows(frame.shape[:2], (640, 640), "auto"):
+            images.append(letterbox(frame[v.y : v.y + v.h, v.x : v.x + v.w], (640, 640))[0])
+    capture.release()
+    return np.stack(images)
+
+
 def tracking_seconds(kept: list) -> float:
     """Per frame: the tracking stage alone over recorded frames and detections (best of 3)."""
     from azaion_shared.model_info import ModelInfo
@@ -76,18 +100,22 @@ def run() -> list[Row]:
         workdir = Path(tmp)
         video = synth.write_flyover(workdir / "4k.mp4", flyover=synth.Flyover.aerial_4k(seed=3, frames=FRAMES))
         b4, b1 = export(workdir, 4), export(workdir, 1)
+        tiles = tile_images(video)
         with OnnxRuntimeBackend(b1.read_bytes()) as single:
-            image = np.full((1, 640, 640, 3), 114, np.uint8)
-            single.infer(image)
-            per_image = best_of(10, lambda: single.infer(image))
+            single.infer(tiles[:1])
+            per_image = best_of(2, lambda: [single.infer(tiles[i : i + 1]) for i in range(len(tiles))]) / len(tiles)
         runs = {}
-        for tiles in ("off", "auto", "off", "auto"):  # twice each, interleaved: the faster run counts
+        plan = [("off", b4), ("auto", b4), ("auto", b1)]
+        for tiles, model in plan + plan:  # twice each, interleaved: the faster run counts
             started = time.perf_counter()
-            stats, kept = run_pipeline(b4, video, tiles)
-            print(f"tiles {tiles}: {stats.as_dict()} ({time.perf_counter() - started:.1f} s)", flush=True)
-            if tiles not in runs or stats.wall_seconds < runs[tiles][0].wall_seconds:
-                runs[tiles] = (stats, kept)
-        (tiled, tiled_kept), (whole, whole_kept) = runs["auto"], runs["off"]
+            stats, kept = run_pipeline(model, video, tiles)
+            key = (tiles, model.name)
+            print(f"tiles {tiles}, {model.name}: {stats.as_dict()} ({time.perf_counter() - started:.1f} s)", flush=True)
+            if key not in runs or stats.wall_seconds < runs[key][0].wall_seconds:
+                runs[key] = (stats, kept)
+        (tiled, tiled_kept), (whole, whole_kept) = runs[("auto", b4.name)], runs[("off", b4.name)]
+        one_by_one = runs[("auto", b1.name)][0]
+        batching = tiled.wall_seconds / one_by_one.wall_seconds
         views = tiled.views / tiled.frames
         frame_time = tiled.wall_seconds / tiled.frames
         tiling = frame_time / (views * per_image)
@@ -108,6 +136,13 @@ def run() -> list[Row]:
             "<= 1.0 x",
             f"{tiling:.2f} x ({frame_time:.2f} s vs {views:.0f} x {per_image * 1000:.0f} ms)",
             tiling <= 1.0,
+        ),
+        Row(
+            "aerial 4K: tiled pipeline, batch-4 model vs batch-1 model",
+            "<= 1.0 x",
+            f"{batching:.2f} x ({tiled.wall_seconds / tiled.frames:.2f} s vs "
+            f"{one_by_one.wall_seconds / one_by_one.frames:.2f} s a frame)",
+            batching <= 1.0,
         ),
         Row(
             "aerial 4K: tracking per frame vs model per frame (tiled)",

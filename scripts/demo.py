@@ -322,6 +322,7 @@ def infer(demo: Demo) -> None:
     device_env = demo.env | {"AZAION_API_CLIENT__EMAIL": DEVICE[0], "AZAION_API_CLIENT__PASSWORD": DEVICE[1]}
     command = ["inference", "run", "--source", str(video), "--every", "2", "--no-progress"]
     command += ["--json", str(edge / "detections.jsonl"), "--output", str(edge / "annotated.mp4")]
+    command += ["--events", str(edge / "events.jsonl")]  # what the tracks did: appeared, left
     output = run(command, device_env, demo.logs / "inference.log", "inference")
     demo.found["inference"] = json.loads(output.strip().splitlines()[-1])
     demo.timed("inference", t0)
@@ -392,7 +393,16 @@ def summarize(demo: Demo) -> int:
         f"{score['recall']:.2f} ({score['true_positives']} found, {score['false_positives']} wrong, "
         f"{score['missed']} missed)"
     )
-    print(f"outputs:    {edge / 'annotated.mp4'}, {edge / 'detections.jsonl'}, {found['sheet']}, {found['grid']}")
+    tracks = inference.get("tracks", [])
+    events = len((edge / "events.jsonl").read_text().splitlines())
+    print(
+        f"            {len(tracks)} objects tracked (a track_id on each detection), the longest over "
+        f"{max((t['detections'] for t in tracks), default=0)} frames; {events} track events"
+    )
+    print(
+        f"outputs:    {edge / 'annotated.mp4'}, {edge / 'detections.jsonl'}, {edge / 'events.jsonl'}, "
+        f"{found['sheet']}, {found['grid']}"
+    )
     print(f"            models in {ROOT / 'models'}, logs in {demo.logs}, this summary in {ROOT / 'summary.json'}")
     print(f"time:       {', '.join(f'{k} {v:.1f} s' for k, v in timings.items())}")
     return 0 if processed == expected * 8 and not plaintext else 1

@@ -61,6 +61,12 @@ def test_demo_runs_every_stage_twice(rabbit, tmp_path):
         score = synth.score(lines, truth, 0.5)
         assert {k: inference[k] for k in score} == score
         assert score["moving_recall"] >= 0.5 and score["recall"] >= 0.5 and score["precision"] >= 0.5, score
+        # the objects are followed: every track appears in the events, and leaves
+        assert inference["tracks"], "no object was tracked"
+        events = [json.loads(line) for line in (root / "edge" / "events.jsonl").read_text().splitlines()]
+        tracked = {t["track_id"] for t in inference["tracks"]}
+        assert {e["track_id"] for e in events if e["event"] == "appeared"} == tracked
+        assert {e["track_id"] for e in events if e["event"] == "left"} == tracked
         capture = cv2.VideoCapture(str(root / "edge" / "annotated.mp4"))
         assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
         for png in ("contact-sheet.png", "processed-grid.png"):

@@ -74,14 +74,13 @@ def decode(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(boxes xyxy in input pixels, scores, classes) of one image's raw output ``(4 + nc, anchors)``."""
     scores_all = output[4:]
-    best = scores_all.argmax(0)
-    scores = scores_all[best, np.arange(scores_all.shape[1])]
-    candidates = scores > conf
+    scores = scores_all.max(0)
+    candidates = scores > conf  # the best class of only these is looked up: most anchors are background
     if not candidates.any():
         empty = Detections.empty()
         return empty.boxes, empty.scores, empty.classes
     xywh = output[:4, candidates].T.astype(np.float32)
-    scores, classes = scores[candidates].astype(np.float32), best[candidates]
+    scores, classes = scores[candidates].astype(np.float32), scores_all[:, candidates].argmax(0)
     if len(scores) > MAX_NMS:
         top = np.argsort(-scores, kind="stable")[:MAX_NMS]
         xywh, scores, classes = xywh[top], scores[top], classes[top]

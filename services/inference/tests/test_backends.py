@@ -132,3 +132,36 @@ def test_rknn_backend_loads_from_memory_and_matches_onnxruntime(monkeypatch, onn
     assert rknn.released
     with pytest.raises(ModelError, match="could not load"):
         RknnBackend(b"not an rknn model")
+
+
+@pytest.mark.parametrize("kind", ["tensorrt-fake", "tensorrt-real", "rknn-fake"])
+def test_tiles_run_on_every_backend_with_the_same_detections(monkeypatch, onnx_b4, kind):
+    """Tiles are batched through whatever backend runs: the detections equal ONNX Runtime's."""
+    from inference.pipeline import Pipeline
+    from inference.source import Frame
+
+    if kind.startswith("tensorrt"):
+        runtime(kind.split("-")[1], monkeypatch)
+        from inference.backends.tensorrt import TensorRTBackend, build_engine
+
+        backend = TensorRTBackend(build_engine(onnx_b4, fp16=False, max_batch=4))
+    else:
+        install(monkeypatch)
+        from inference.backends.rknn import RknnBackend
+
+        backend = RknnBackend(make_bundle(OnnxRuntimeBackend(onnx_b4).info.to_json(), FAKE_RKNN + onnx_b4))
+    images = frames(3, (640, 360))
+    found = {}
+    for name, runner in (("onnxruntime", OnnxRuntimeBackend(onnx_b4)), (kind, backend)):
+        seen = []
+        pipeline = Pipeline(runner, [], tiles="2x3", on_frame=lambda f, d, seen=seen: seen.append(d))
+        stats = pipeline.run(Frame(i, 0.0, image) for i, image in enumerate(images))
+        assert stats.views == 3 * 7  # 2 x 3 tiles and the whole frame, batched 4 at a time
+        found[name] = seen
+        runner.close()
+    atol = 0.5 if kind == "tensorrt-real" else 1e-3  # a real GPU sums in TF32
+    for ours, reference in zip(found[kind], found["onnxruntime"], strict=True):
+        assert len(ours) == len(reference)
+        np.testing.assert_allclose(ours.boxes, reference.boxes, atol=atol)
+        assert (ours.classes == reference.classes).all()
+    assert sum(len(d) for d in found["onnxruntime"]) > 0, "the tiny model should find something to compare"
