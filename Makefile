@@ -25,7 +25,7 @@ export AZAION_TRAINER__RKNN_PYTHON ?= $(CURDIR)/$(RKNN_VENV)/bin/python
 export YOLO_AUTOINSTALL := false
 export YOLO_OFFLINE := true
 
-.PHONY: help setup rknn-env test lint format bench demo broker broker-stop lock clean wheelhouse base-images images docker
+.PHONY: help setup rknn-env test lint format bench demo broker broker-stop browser lock clean wheelhouse base-images images docker
 
 help:
 	@sed -n '2,7p' Makefile | sed 's/^# *//'
@@ -56,7 +56,10 @@ broker:
 broker-stop:
 	@scripts/rabbitmq.sh stop
 
-test: setup broker rknn-env
+browser:
+	@scripts/chromium.sh
+
+test: setup broker rknn-env browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
@@ -67,13 +70,13 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: setup broker
+bench: setup broker browser
 	$(BIN)/python bench/run.py
 
-demo: setup broker
+demo: setup broker browser
 	$(BIN)/python scripts/demo.py
 
-SERVICES ?= api ingestor augmentor trainer inference
+SERVICES ?= api ingestor augmentor console trainer inference
 
 # Docker: the engine (started if needed), the wheelhouse, base images made locally, the images.
 docker:

@@ -1,4 +1,4 @@
-# One image per light Python service (api, ingestor, augmentor) from this one file, each with only its
+# One image per light Python service (api, ingestor, augmentor, console) from this one file, each with only its
 # own dependencies: the wheelhouse of that service (`make wheelhouse SERVICES=...`) is all it installs.
 # `make images` (scripts/images.sh) passes the arguments; by hand, from the repository root:
 #   docker build -f docker/service.Dockerfile --build-arg SERVICE=ingestor --build-arg PORT=8081 \
@@ -11,7 +11,7 @@ ARG BASE=python:3.11-slim-bookworm
 FROM ${BASE} AS build
 ARG SERVICE
 COPY wheelhouse/${SERVICE} /wheels
-RUN test -n "${SERVICE}" || { echo "--build-arg SERVICE=api|ingestor|augmentor is required" >&2; exit 1; } \
+RUN test -n "${SERVICE}" || { echo "--build-arg SERVICE=api|ingestor|augmentor|console is required" >&2; exit 1; } \
  && python3 -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links /wheels "azaion-${SERVICE}" dumb-init
 

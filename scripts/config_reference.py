@@ -17,6 +17,8 @@ OUT = REPO / "docs" / "configuration.md"
 
 
 def services():
+    from console.settings import ConsoleSettings
+
     from api.settings import ApiSettings
     from augmentor.settings import AugmentorSettings
     from inference.settings import InferenceSettings
@@ -29,6 +31,7 @@ def services():
         ("augmentor", AugmentorSettings),
         ("trainer", TrainerSettings),
         ("inference", InferenceSettings),
+        ("console", ConsoleSettings),
     ]
 
 

@@ -17,11 +17,13 @@ visibly detects.
    public key), follows the stable channel, verifies the release, decrypts the model in memory and
    runs it on a synthetic drone flyover with moving vehicles: an annotated mp4 and a JSONL of
    detections, scored against the flyover's ground truth (precision and recall at IoU 0.5);
-6. a summary: counts per stage, the model's mAP, precision and recall, the outputs, time per stage.
+6. the operations console starts over it all; a real browser (chromium) logs in as an Admin and
+   leaves screenshots of its overview and of the run's training page (console-*.png);
+7. a summary: counts per stage, the model's mAP, precision and recall, the outputs, time per stage.
 
-Every process started is stopped at the end, unless DEMO_KEEP=1 (then the api, ingestor and
-augmentor keep running to explore). Knobs: DEMO_ROOT, DEMO_EPOCHS (2), DEMO_SCENES (40),
-DEMO_FRAMES (80, of which every 2nd is processed), DEMO_STREAM.
+Every process started is stopped at the end, unless DEMO_KEEP=1 (then the console, the api, the
+ingestor and the augmentor keep running to explore; the console's URL and login are printed).
+Knobs: DEMO_ROOT, DEMO_EPOCHS (2), DEMO_SCENES (40), DEMO_FRAMES (80, of which every 2nd is processed), DEMO_STREAM.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ IMGSZ = "320"
 STARTER = REPO / "models" / "starter" / "yolo11n-synth.pt"
 TRAINER = ("trainer@demo.local", "trainer-demo-password", "ResourceUploader")
 DEVICE = ("device@demo.local", "device-demo-password", "Device")
+ADMIN = ("admin@demo.local", "admin-demo-password", "Admin")  # the operations console's user
 
 
 def log(message: str) -> None:
@@ -157,6 +160,7 @@ def prepare() -> Demo:
 
     asyncio.run(fresh_stream())
     port = free_port()
+    metrics_ports = (free_port(), free_port())
     env = {
         **os.environ,
         "AZAION_ENV": "development",
@@ -164,8 +168,8 @@ def prepare() -> Demo:
         "AZAION_RABBIT__STREAM": STREAM,
         "AZAION_INGESTOR__TASK_QUEUE": QUEUE,
         "AZAION_AUGMENTOR__TASK_QUEUE": QUEUE,
-        "AZAION_INGESTOR__HEALTH_PORT": "0",
-        "AZAION_AUGMENTOR__HEALTH_PORT": "0",
+        "AZAION_INGESTOR__HEALTH_PORT": str(metrics_ports[0]),  # the console reads their /metrics
+        "AZAION_AUGMENTOR__HEALTH_PORT": str(metrics_ports[1]),
         "AZAION_AUGMENTOR__WORKERS": "2",
         "AZAION_AUGMENTOR__RECONCILE_MINUTES": "1",
         "AZAION_API__JWT_SECRET": "demo-only-secret-" + generate_key(),
@@ -182,6 +186,14 @@ def prepare() -> Demo:
         "AZAION_TRAINER__EPOCHS": EPOCHS,
         "AZAION_TRAINER__SIGNING_KEY": str(ROOT / "keys" / "publisher.key"),
         "AZAION_INFERENCE__TRUSTED_KEYS": json.dumps([str(ROOT / "keys" / "publisher.pub")]),
+        "AZAION_CONSOLE__PORT": str(free_port()),
+        "AZAION_CONSOLE__API_URL": f"http://127.0.0.1:{port}",
+        "AZAION_CONSOLE__METRICS": json.dumps(
+            {
+                "ingestor": f"http://127.0.0.1:{metrics_ports[0]}/metrics",
+                "augmentor": f"http://127.0.0.1:{metrics_ports[1]}/metrics",
+            }
+        ),
     }
     return Demo(DataRoot(ROOT).ensure(), env, port, logs)
 
@@ -290,7 +302,7 @@ def augment(demo: Demo) -> None:
 
 def train(demo: Demo) -> None:
     """4. The api service on loopback; the trainer fine-tunes the starter model, gates, exports and publishes."""
-    for email, password, role in (TRAINER, DEVICE):
+    for email, password, role in (TRAINER, DEVICE, ADMIN):
         add = [sys.executable, "-m", "api", "users", "add", email, "--role", role, "--password-stdin"]
         subprocess.run(add, input=password + "\n", text=True, env=demo.env, check=True, capture_output=True)
     demo.processes.append(start(["api", "serve"], demo.env, demo.logs / "api.log"))
@@ -335,8 +347,43 @@ def infer(demo: Demo) -> None:
     demo.found["edge"] = edge
 
 
+def console(demo: Demo) -> None:
+    """6. The operations console over it all, logged in as an Admin in a real browser (Debian's chromium):
+    screenshots of its overview and of the demo run's training page."""
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    t0 = time.perf_counter()
+    url = f"http://127.0.0.1:{demo.env['AZAION_CONSOLE__PORT']}"
+    demo.processes.append(start(["console"], demo.env, demo.logs / "console.log"))
+    wait_for(lambda: answers(url + "/healthz"), 30, "the console")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
+        options.add_argument(argument)
+    service = webdriver.ChromeService(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
+    driver = webdriver.Chrome(options=options, service=service)
+    shots = {"overview": ROOT / "console-overview.png", "run": ROOT / "console-run.png"}
+    try:
+        driver.get(url + "/login")
+        driver.find_element(By.NAME, "email").send_keys(ADMIN[0])
+        driver.find_element(By.NAME, "password").send_keys(ADMIN[1])
+        driver.find_element(By.ID, "login").click()
+        WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "seed"))
+        driver.save_screenshot(str(shots["overview"]))
+        driver.find_element(By.ID, "current").click()
+        WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.ID, "charts"))
+        driver.save_screenshot(str(shots["run"]))
+    finally:
+        driver.quit()
+    log(f"console on {url}: screenshots {shots['overview'].name} and {shots['run'].name}")
+    demo.found.update(console=url, console_shots=shots)
+    demo.timed("console", t0)
+
+
 def summarize(demo: Demo) -> int:
-    """6. summary.json and the lines a person reads; 0 when every stage did what it should."""
+    """7. summary.json and the lines a person reads; 0 when every stage did what it should."""
     root, timings, found = demo.root, demo.timings, demo.found
     names, expected, report, inference = found["names"], found["expected"], found["report"], found["inference"]
     plaintext, edge = found["plaintext"], found["edge"]
@@ -404,6 +451,8 @@ def summarize(demo: Demo) -> int:
         f"{found['sheet']}, {found['grid']}"
     )
     print(f"            models in {ROOT / 'models'}, logs in {demo.logs}, this summary in {ROOT / 'summary.json'}")
+    shots = found["console_shots"]
+    print(f"console:    {found['console']} (log in as {ADMIN[0]}); screenshots {shots['overview']}, {shots['run']}")
     print(f"time:       {', '.join(f'{k} {v:.1f} s' for k, v in timings.items())}")
     return 0 if processed == expected * 8 and not plaintext else 1
 
@@ -412,7 +461,8 @@ def stop(demo: Demo) -> None:
     """Stop every process the demo started, unless DEMO_KEEP=1."""
     if os.environ.get("DEMO_KEEP") == "1":
         log(
-            f"DEMO_KEEP=1: the api (http://127.0.0.1:{demo.port}), ingestor and augmentor keep running on {ROOT}; "
+            f"DEMO_KEEP=1: the console ({demo.found.get('console')}, log in as {ADMIN[0]} / {ADMIN[1]}), "
+            f"the api (http://127.0.0.1:{demo.port}), ingestor and augmentor keep running on {ROOT}; "
             f"stop them with: kill {' '.join(str(p.pid) for p in demo.processes)}"
         )
         return
@@ -427,7 +477,7 @@ def stop(demo: Demo) -> None:
     log("stopped every process the demo started")
 
 
-STAGES = (publish_annotations, ingest, augment, train, infer)
+STAGES = (publish_annotations, ingest, augment, train, infer, console)
 
 
 def main() -> int:

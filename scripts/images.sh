@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make images`: every service image, built with no network inside the build.
-#   SERVICES="api ingestor augmentor trainer inference"  which images (default: all)
+#   SERVICES="api ingestor augmentor console trainer inference"  which images (default: all)
 #   TAG=latest                                            image tag (azaion/<service>:TAG; inference: cpu)
 #   BASE=python:3.11-slim-bookworm                        base image; default: the official one if it is
 #                                                         here or can be pulled, else the locally made
@@ -9,7 +9,7 @@
 # Python packages come from wheelhouse/<service>/ (scripts/wheelhouse.sh, run first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-services=${SERVICES:-api ingestor augmentor trainer inference}
+services=${SERVICES:-api ingestor augmentor console trainer inference}
 tag=${TAG:-latest}
 official=python:3.11-slim-bookworm
 
@@ -32,7 +32,7 @@ quiet() { grep -v -e DEPRECATED -e 'legacy builder' -e buildx -e '^ *$' -e Build
 # shellcheck disable=SC2086
 scripts/wheelhouse.sh $services
 # The light services share docker/service.Dockerfile: its port and command for each.
-declare -A light=([api]="8000 serve" [ingestor]="8081 run" [augmentor]="8082 run")
+declare -A light=([api]="8000 serve" [ingestor]="8081 run" [augmentor]="8082 run" [console]="8090 serve")
 for service in $services; do
   started=$SECONDS
   name="azaion/$service:$tag"

@@ -16,12 +16,13 @@ extras() {
   case "$1" in
     api) echo "" ;;
     ingestor|augmentor) echo "[service]" ;;
+    console) echo "[transfer,service]" ;;
     trainer|inference|inference-jetson|inference-rockchip) echo "[crypto,transfer]" ;;
-    *) echo "wheelhouse: unknown service $1 (api ingestor augmentor trainer inference)" >&2; exit 1 ;;
+    *) echo "wheelhouse: unknown service $1 (api ingestor augmentor console trainer inference)" >&2; exit 1 ;;
   esac
 }
 
-for service in "${@:-api ingestor augmentor trainer inference}"; do
+for service in "${@:-api ingestor augmentor console trainer inference}"; do
   for one in $service; do
     dir="wheelhouse/$one"
     mkdir -p "$dir"

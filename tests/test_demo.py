@@ -53,7 +53,7 @@ def test_demo_runs_every_stage_twice(rabbit, tmp_path):
         inference = summary["inference"]
         assert inference["frames"] == 12 and inference["backend"] == "onnxruntime"
         assert summary["edge_cache_plaintext_files"] == 0
-        assert set(summary["seconds"]) == {"publish", "ingest", "augment", "train", "inference"}
+        assert set(summary["seconds"]) == {"publish", "ingest", "augment", "train", "inference", "console"}
         lines = [json.loads(line) for line in (root / "edge" / "detections.jsonl").read_text().splitlines()]
         assert [line["frame"] for line in lines] == list(range(0, 24, 2))
         # the boxes follow the vehicles: the JSONL scored against the flyover's ground truth
@@ -69,7 +69,7 @@ def test_demo_runs_every_stage_twice(rabbit, tmp_path):
         assert {e["track_id"] for e in events if e["event"] == "left"} == tracked
         capture = cv2.VideoCapture(str(root / "edge" / "annotated.mp4"))
         assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
-        for png in ("contact-sheet.png", "processed-grid.png"):
+        for png in ("contact-sheet.png", "processed-grid.png", "console-overview.png", "console-run.png"):
             assert cv2.imread(str(root / png)) is not None, png
         assert "=== demo summary ===" in done.stdout and "stopped every process" in done.stdout
     # nothing the demo started is left running

@@ -23,13 +23,15 @@ def variables(model: type[BaseModel], prefix: str = "AZAION_") -> set[str]:
 
 
 def settings_classes():
+    from console.settings import ConsoleSettings
+
     from api.settings import ApiSettings
     from augmentor.settings import AugmentorSettings
     from inference.settings import InferenceSettings
     from ingestor.settings import IngestorSettings
     from trainer.settings import TrainerSettings
 
-    return [ApiSettings, IngestorSettings, AugmentorSettings, TrainerSettings, InferenceSettings]
+    return [ApiSettings, IngestorSettings, AugmentorSettings, TrainerSettings, InferenceSettings, ConsoleSettings]
 
 
 @pytest.mark.parametrize("cls", settings_classes(), ids=lambda c: c.__name__)
