@@ -22,10 +22,10 @@ from markupsafe import Markup
 
 from azaion_shared.roles import Role
 from console.charts import line_chart
-from console.errors import Unauthorized
+from console.errors import ApiUnreachable, Unauthorized
 from console.images import thumbnail
 from console.settings import ConsoleOptions
-from console.sources import Api, ApiUnreachable, Rate, scrape
+from console.sources import Api, Rate, scrape
 from console.state import CHARTS, FOLDERS, Pipeline
 
 COOKIE = "azaion_console"

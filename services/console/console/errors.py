@@ -1,7 +1,8 @@
 """Errors of the console::
 
 ConsoleError
-└── Unauthorized    no session, an expired one, or a user who is not an Admin
+├── Unauthorized    no session, an expired one, or a user who is not an Admin
+└── ApiUnreachable  the api did not answer, or answered with a server error (shown on the page)
 """
 
 from azaion_shared.errors import AzaionError
@@ -13,3 +14,7 @@ class ConsoleError(AzaionError):
 
 class Unauthorized(ConsoleError):
     """The request has no valid Admin session."""
+
+
+class ApiUnreachable(ConsoleError):
+    """The api did not answer (or answered with a server error)."""

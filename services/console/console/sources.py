@@ -19,6 +19,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from azaion_shared.tls import client_context
+from console.errors import ApiUnreachable
 
 
 @dataclass
@@ -85,10 +86,6 @@ class Rate:
         if self._last is None or now - self._last[0] >= 0.5:
             self._last = (now, total)
         return self.value
-
-
-class ApiUnreachable(Exception):
-    """The api did not answer (or answered with a server error)."""
 
 
 class Api:
