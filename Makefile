@@ -25,7 +25,7 @@ export AZAION_TRAINER__RKNN_PYTHON ?= $(CURDIR)/$(RKNN_VENV)/bin/python
 export YOLO_AUTOINSTALL := false
 export YOLO_OFFLINE := true
 
-.PHONY: help setup rknn-env test lint format bench demo broker broker-stop browser lock clean wheelhouse base-images images docker
+.PHONY: help setup rknn-env test lint format bench demo broker broker-stop browser lock clean wheelhouse base-images images edge-images docker
 
 help:
 	@sed -n '2,7p' Makefile | sed 's/^# *//'
@@ -90,6 +90,12 @@ base-images: docker
 
 images: setup docker
 	@SERVICES="$(SERVICES)" scripts/images.sh
+
+# The edge image for arm64 (cpu variant) built here under qemu emulation: ARCH=arm64 (the only one yet).
+ARCH ?= arm64
+edge-images: setup docker
+	@test "$(ARCH)" = arm64 || { echo "edge-images: ARCH=arm64 is the one supported"; exit 1; }
+	@scripts/edge-arm64.sh
 
 # Refresh constraints.txt from the current virtualenv (after changing a pyproject.toml).
 lock: setup
