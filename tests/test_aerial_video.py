@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from trainer.synth import iou, score
+
 REPO = Path(__file__).resolve().parent.parent
 STARTER = REPO / "models" / "starter" / "yolo11n-synth.pt"
 
@@ -38,31 +40,11 @@ def starter(tmp_path_factory):
     return exported
 
 
-def iou(a, b) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union if union > 0 else 0.0
-
-
 def recall(found: dict[int, list], truth: dict[int, list]) -> float:
-    """Share of ground-truth boxes matched (same class, IoU >= 0.5, greedy by confidence)."""
-    hit = total = 0
-    for frame, wanted in truth.items():
-        used = [False] * len(wanted)
-        for det in sorted(found.get(frame, []), key=lambda d: -d["confidence"]):
-            best, at = 0.0, -1
-            for i, gt in enumerate(wanted):
-                if not used[i] and gt["class_id"] == det["class_id"]:
-                    overlap = iou(
-                        (det["x1"], det["y1"], det["x2"], det["y2"]), (gt["x1"], gt["y1"], gt["x2"], gt["y2"])
-                    )
-                    if overlap > best:
-                        best, at = overlap, i
-            if best >= 0.5:
-                used[at] = True
-        hit, total = hit + sum(used), total + len(wanted)
-    return hit / total
+    """Share of ground-truth boxes matched (same class, IoU >= 0.5, greedy by confidence: synth.score)."""
+    lines = [{"frame": frame, "detections": detections} for frame, detections in found.items()]
+    scored = score(lines, [{"frame": frame, "boxes": boxes} for frame, boxes in truth.items()], 0.5)
+    return scored["true_positives"] / (scored["true_positives"] + scored["missed"])
 
 
 def duplicates(found: dict[int, list], truth: dict[int, list], views) -> tuple[int, int]:

@@ -79,15 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: command-line flags that override a setting of AZAION_INFERENCE__* (flag attribute -> setting)
-FLAGS = {
-    "backend": "backend",
-    "every": "every",
-    "conf": "conf",
-    "iou": "iou",
-    "tiles": "tiles",
-    "tile_overlap": "tile_overlap",
-}
+#: command-line flags that override the AZAION_INFERENCE__* setting of the same name
+FLAGS = ("backend", "every", "conf", "iou", "tiles", "tile_overlap")
 
 
 def _options(settings, args):
@@ -97,7 +90,7 @@ def _options(settings, args):
     from azaion_shared.errors import ConfigError
 
     options = settings.inference
-    overrides = {setting: getattr(args, flag) for flag, setting in FLAGS.items() if getattr(args, flag) is not None}
+    overrides = {flag: getattr(args, flag) for flag in FLAGS if getattr(args, flag) is not None}
     if args.no_full_frame:
         overrides["tile_full_frame"] = False
     if args.no_track:
@@ -105,10 +98,8 @@ def _options(settings, args):
     try:
         options = type(options).model_validate(options.model_dump() | overrides)
     except ValidationError as exc:
-        flags = {setting: flag for flag, setting in FLAGS.items()}
         problems = [
-            f"--{flags.get(error['loc'][0], error['loc'][0]).replace('_', '-')} "
-            f"{overrides.get(error['loc'][0], '')}: {error['msg']}"
+            f"--{str(error['loc'][0]).replace('_', '-')} {overrides.get(error['loc'][0], '')}: {error['msg']}"
             for error in exc.errors()
         ]
         raise ConfigError("; ".join(problems)) from None

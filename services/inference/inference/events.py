@@ -15,42 +15,26 @@ camera that holds still (a hovering or tethered drone, a mast).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from azaion_shared.model_info import ModelInfo
-from inference.errors import OutputError
 from inference.postprocess import Detections
 from inference.settings import Line, Zone
+from inference.sinks import JsonLines
 from inference.source import Frame
 
 if TYPE_CHECKING:
     from inference.tracking import Track
 
 
-class EventLog:
-    """The events file: one JSON line per event, flushed as written (a reader may follow it)."""
+class EventLog(JsonLines):
+    """The events file (``--events``)."""
 
     def __init__(self, path: Path):
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = path.open("w", encoding="utf-8")
-        except OSError as exc:
-            raise OutputError(f"cannot write the events to {path}: {exc}") from exc
-        self.count = 0
-
-    def write(self, event: dict) -> None:
-        self._file.write(json.dumps(event) + "\n")
-        self._file.flush()
-        self.count += 1
-
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        super().__init__(path, "the events")
 
 
 class Events:

@@ -71,23 +71,38 @@ def detections_record(frame: Frame, detections: Detections, model: Running) -> d
     }
 
 
-class JsonlSink(Sink):
-    """One JSON object per processed frame, flushed line by line (a reader may follow the file)."""
+class JsonLines:
+    """A JSON-lines file of ``what``, each record flushed as it is written (a reader may follow the file)."""
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, path: Path, what: str, separators: tuple[str, str] | None = None):
+        self.path, self._separators = path, separators
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("w", encoding="utf-8")
         except OSError as exc:
-            raise OutputError(f"cannot write detections to {path}: {exc}") from exc
+            raise OutputError(f"cannot write {what} to {path}: {exc}") from exc
 
-    def write(self, frame: Frame, detections: Detections, drawn: np.ndarray | None, model: Running) -> None:
-        self._file.write(json.dumps(detections_record(frame, detections, model), separators=(",", ":")) + "\n")
+    def write(self, record: dict) -> None:
+        self._file.write(json.dumps(record, separators=self._separators) + "\n")
         self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
+        if not self._file.closed:
+            self._file.close()
+
+
+class JsonlSink(Sink):
+    """One JSON object per processed frame (``--json``)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lines = JsonLines(path, "detections", separators=(",", ":"))
+
+    def write(self, frame: Frame, detections: Detections, drawn: np.ndarray | None, model: Running) -> None:
+        self._lines.write(detections_record(frame, detections, model))
+
+    def close(self) -> None:
+        self._lines.close()
 
 
 class VideoSink(Sink):
