@@ -5,6 +5,7 @@
 #   make lint    ruff
 #   make bench   every benchmark in bench/, results in bench/RESULTS.md
 #   make images  every service image (no network in the build; SERVICES="api ingestor ..." for some)
+#   make edge-images ARCH=arm64 / make edge-bundle ARCH=arm64 TARGET=rockchip   the edge images for boards
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -25,10 +26,10 @@ export AZAION_TRAINER__RKNN_PYTHON ?= $(CURDIR)/$(RKNN_VENV)/bin/python
 export YOLO_AUTOINSTALL := false
 export YOLO_OFFLINE := true
 
-.PHONY: help setup rknn-env test lint format bench demo broker broker-stop browser lock clean wheelhouse base-images images edge-images docker
+.PHONY: help setup rknn-env test lint format bench demo broker broker-stop browser lock clean wheelhouse base-images images edge-images edge-bundle docker
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^# *//'
+	@sed -n '2,8p' Makefile | sed 's/^# *//'
 
 setup: $(STAMP)
 
@@ -91,11 +92,18 @@ base-images: docker
 images: setup docker
 	@SERVICES="$(SERVICES)" scripts/images.sh
 
-# The edge image for arm64 (cpu variant) built here under qemu emulation: ARCH=arm64 (the only one yet).
+# The edge images for arm64, built here under qemu emulation (ARCH=arm64; amd64's cpu image is in
+# `make images`): TARGET="cpu rockchip" by default, jetson where NVIDIA's L4T base is loaded.
+# edge-bundle: one tarball for an air-gapped board, dist/azaion-edge-TARGET-arm64.tar.gz.
 ARCH ?= arm64
 edge-images: setup docker
-	@test "$(ARCH)" = arm64 || { echo "edge-images: ARCH=arm64 is the one supported"; exit 1; }
-	@scripts/edge-arm64.sh
+	@test "$(ARCH)" = arm64 || { echo "edge-images: ARCH=arm64 (amd64: make images SERVICES=inference)"; exit 1; }
+	@scripts/edge-arm64.sh $(TARGET)
+
+edge-bundle: setup docker
+	@test "$(ARCH)" = arm64 || { echo "edge-bundle: ARCH=arm64 is the one bundled"; exit 1; }
+	@test -n "$(TARGET)" || { echo "edge-bundle: TARGET=cpu, rockchip or jetson"; exit 1; }
+	@scripts/edge-bundle.sh $(TARGET)
 
 # Refresh constraints.txt from the current virtualenv (after changing a pyproject.toml).
 lock: setup

@@ -1,35 +1,39 @@
 #!/usr/bin/env bash
-# `make edge-images ARCH=arm64`: the edge image for linux/arm64 (its cpu variant), built on an x86-64
-# host with no network inside the build:
-#   1. arm64 binaries run here under emulation: Debian's qemu-user-static and binfmt-support
-#      (installed with apt-get when missing, as root), binfmt_misc mounted;
+# `make edge-images ARCH=arm64 [TARGET="cpu rockchip jetson"]`: the edge images for linux/arm64, built on
+# an x86-64 host with no network inside the builds:
+#   1. arm64 binaries run here under QEMU >= 8 (scripts/qemu-arm64.sh: Debian 12's 7.2 crashes in
+#      onnxruntime, so Debian 13's, verified, is registered in binfmt_misc when needed);
 #   2. azaion/python-base:bookworm-arm64: an arm64 Debian 12 minbase + Python 3.11 made with debootstrap
 #      (its second stage runs under qemu; several minutes the first time, then kept; FORCE=1 remakes it);
-#   3. wheelhouse/inference-arm64: the service, the shared library and every dependency as aarch64 wheels
-#      (pip download --platform manylinux_2_28_aarch64 --only-binary=:all:, at the versions of
-#      constraints.txt; the two local packages are pure-Python wheels);
-#   4. azaion/inference:cpu-arm64 from services/inference/Dockerfile (target cpu, --platform linux/arm64),
-#      then `uname -m` and `python -m inference device` inside it, under emulation.
-# MIRROR overrides the Debian mirror (default: the first one configured in /etc/apt).
+#   3. wheelhouse/inference-arm64: the service, the shared library, rknn-toolkit-lite2 and every
+#      dependency as aarch64 wheels (pip download --platform manylinux_2_28_aarch64 --only-binary=:all:,
+#      at the versions of constraints.txt; the two local packages are pure-Python wheels);
+#   4. build/edge-arm64/{cpu,rockchip}: each variant's venv contents installed here from that wheelhouse
+#      (pip install --target --platform: unpacked and compiled to bytecode natively, in seconds; under
+#      emulation it took minutes), then azaion/inference:cpu-arm64 and :rockchip-arm64 from
+#      services/inference/arm64.Dockerfile (--platform linux/arm64), each checked inside, under
+#      emulation: `uname -m` is aarch64 and the service, onnxruntime (and rknnlite) import;
+#   5. jetson: wheelhouse/inference-jetson (cp310 aarch64 wheels of requirements-jetson.txt); the image
+#      itself only where NVIDIA's L4T base (JETSON_BASE) is already loaded here, else it says how.
+# TARGET picks (default "cpu rockchip"). MIRROR overrides the Debian mirror (default: the first one
+# configured in /etc/apt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pip="${PIP:-.venv/bin/pip}"
+# pip, without the warnings a machine's own find-links (not there) would print for every package.
+pip() { "${PIP:-.venv/bin/pip}" "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
 base=azaion/python-base:bookworm-arm64
-image=azaion/inference:cpu-arm64
+jetson_base="${JETSON_BASE:-nvcr.io/nvidia/l4t-jetpack:r36.4.0}"
 wheels=wheelhouse/inference-arm64
+targets="${*:-${TARGET:-cpu rockchip}}"
 started=$SECONDS
+aarch64_wheels=(--platform manylinux_2_28_aarch64 --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64
+  --only-binary=:all: --implementation cp)
+for target in $targets; do
+  [[ $target == cpu || $target == rockchip || $target == jetson ]] \
+    || { echo "edge-arm64: unknown target $target (cpu, rockchip, jetson)" >&2; exit 2; }
+done
 
-if [[ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]]; then
-  if ! command -v qemu-aarch64-static >/dev/null && ! [[ -x /usr/libexec/qemu-binfmt/aarch64-binfmt-P ]]; then
-    [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null \
-      || { echo "edge-arm64: install qemu-user-static and binfmt-support (as root)" >&2; exit 1; }
-    echo "edge-arm64: installing qemu-user-static and binfmt-support with apt-get"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static binfmt-support >/dev/null
-  fi
-  mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-  update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 || true
-fi
-[[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]] || { echo "edge-arm64: qemu-aarch64 is not registered" >&2; exit 1; }
+[[ $(uname -m) == aarch64 ]] || scripts/qemu-arm64.sh
 
 # An arm64 image from a root file system (`docker import` here records the host's architecture, so
 # the tree goes through a FROM scratch build for linux/arm64 instead).
@@ -43,58 +47,106 @@ import_base() {
   rm -rf "$context"
 }
 
-if [[ -n "${FORCE:-}" ]] || [[ "$(docker image inspect -f '{{.Architecture}}' "$base" 2>/dev/null)" != arm64 ]]; then
-  command -v debootstrap >/dev/null || { echo "edge-arm64: apt-get install -y debootstrap" >&2; exit 1; }
-  mirror="${MIRROR:-}"
-  if [[ -z "$mirror" ]]; then
-    mirror=$(grep -rhoE '^(URIs:|deb) *https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
-      | grep -oE 'https?://[^ ]+/debian/?$' | head -n 1 || true)
-    mirror="${mirror:-http://deb.debian.org/debian}"
-  fi
-  work=$(mktemp -d /tmp/azaion-rootfs-arm64.XXXXXX)
-  trap 'rm -rf "$work"' EXIT
-  echo "edge-arm64: debootstrap of an arm64 bookworm (its second stage under qemu: minutes)"
-  if ! debootstrap --arch=arm64 --variant=minbase --include=python3,python3-venv,ca-certificates,tini \
-      bookworm "$work/root" "$mirror" >"$work/log" 2>&1; then
-    tail -n 20 "$work/log" >&2
-    echo "edge-arm64: debootstrap failed" >&2
+# Builds an image for linux/arm64 from a context of only what it needs: build DOCKERFILE IMAGE PATHS -- ARGS.
+build() {
+  local dockerfile=$1 image=$2 log paths=()
+  shift 2
+  while [[ $1 != -- ]]; do paths+=("$1"); shift; done
+  shift
+  log=$(mktemp)
+  if ! tar -c "${paths[@]}" "$dockerfile" | docker build -q --platform linux/arm64 -f "$dockerfile" "$@" \
+      -t "$image" - >"$log" 2>&1; then
+    grep -v -e DEPRECATED -e 'legacy builder' -e buildx -e '^ *$' "$log" >&2 || true
+    echo "edge-arm64: building $image failed (above)" >&2
     exit 1
   fi
-  rm -rf "$work/root"/var/cache/apt/archives/*.deb "$work/root"/var/lib/apt/lists/*
-  import_base "$work/root"
-  echo "edge-arm64: $base made"
+  rm -f "$log"
+}
+
+# One variant's venv contents, installed here for aarch64: build/edge-arm64/VARIANT/{site-packages,bin}.
+# SOURCE_DATE_EPOCH makes the bytecode hash-checked rather than stamped with the time of this install,
+# so an unchanged tree makes the same image layer (docker's build cache) run after run.
+venv_tree() {
+  local variant=$1 dir=build/edge-arm64/$1
+  shift
+  rm -rf "$dir" && mkdir -p "$dir"
+  SOURCE_DATE_EPOCH=315532800 pip install --quiet --no-index --find-links "$wheels" --target "$dir/site-packages" \
+    "${aarch64_wheels[@]}" --python-version 3.11 "$@"
+  mv "$dir/site-packages/bin" "$dir/bin"
+  find "$dir/site-packages" -depth -type d -name tests -exec rm -rf {} +
+  echo "edge-arm64: $dir ($(du -sh "$dir" | cut -f1))"
+}
+
+# The checks every arm64 image passes here, under emulation.
+check() {
+  local image=$1 imports=$2 arch
+  arch=$(docker run --rm --platform linux/arm64 --entrypoint uname "$image" -m)
+  [[ "$arch" == aarch64 ]] || { echo "edge-arm64: $image reports $arch, not aarch64" >&2; exit 1; }
+  docker run --rm --platform linux/arm64 "$image" python -c "import $imports" 2>/dev/null \
+    || { echo "edge-arm64: $imports do not all import in $image" >&2; exit 1; }
+  echo "edge-arm64: $image ($arch, $(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%d MB", $1/1048576}'))"
+}
+
+if [[ " $targets " == *" cpu "* || " $targets " == *" rockchip "* ]]; then
+  if [[ -n "${FORCE:-}" ]] || [[ "$(docker image inspect -f '{{.Architecture}}' "$base" 2>/dev/null)" != arm64 ]]; then
+    command -v debootstrap >/dev/null || { echo "edge-arm64: apt-get install -y debootstrap" >&2; exit 1; }
+    mirror="${MIRROR:-}"
+    if [[ -z "$mirror" ]]; then
+      mirror=$(grep -rhoE '^(URIs:|deb) *https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
+        | grep -oE 'https?://[^ ]+/debian/?$' | head -n 1 || true)
+      mirror="${mirror:-http://deb.debian.org/debian}"
+    fi
+    work=$(mktemp -d /tmp/azaion-rootfs-arm64.XXXXXX)
+    trap 'rm -rf "$work"' EXIT
+    echo "edge-arm64: debootstrap of an arm64 bookworm (its second stage under qemu: minutes)"
+    if ! debootstrap --arch=arm64 --variant=minbase --include=python3,python3-venv,ca-certificates,tini \
+        bookworm "$work/root" "$mirror" >"$work/log" 2>&1; then
+      tail -n 20 "$work/log" >&2
+      echo "edge-arm64: debootstrap failed" >&2
+      exit 1
+    fi
+    rm -rf "$work/root"/var/cache/apt/archives/*.deb "$work/root"/var/lib/apt/lists/*
+    import_base "$work/root"
+    echo "edge-arm64: $base made"
+  fi
+
+  mkdir -p "$wheels" && rm -f "$wheels"/azaion_*.whl
+  pip wheel --quiet --no-deps --wheel-dir "$wheels" ./shared ./services/inference
+  rm -rf shared/build services/*/build
+  pip download --quiet --dest "$wheels" --find-links "$wheels" -c constraints.txt "${aarch64_wheels[@]}" \
+    --python-version 3.11 "azaion-inference[rknn]" "azaion-shared[crypto,transfer]" dumb-init==1.2.5
+  echo "edge-arm64: $wheels ($(ls "$wheels" | wc -l) wheels, $(du -sh "$wheels" | cut -f1))"
 fi
 
-rm -rf "$wheels" && mkdir -p "$wheels"
-$pip wheel --quiet --no-deps --wheel-dir "$wheels" ./shared ./services/inference
-rm -rf shared/build services/*/build
-$pip download --quiet --dest "$wheels" --find-links "$wheels" -c constraints.txt \
-  --platform manylinux_2_28_aarch64 --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 \
-  --only-binary=:all: --python-version 3.11 --implementation cp \
-  azaion-inference "azaion-shared[crypto,transfer]" dumb-init==1.2.5
-echo "edge-arm64: $wheels ($(ls "$wheels" | wc -l) wheels, $(du -sh "$wheels" | cut -f1))"
-
-log=$(mktemp)
-if ! tar -c "$wheels" services/inference/Dockerfile | docker build -q --platform linux/arm64 \
-    -f services/inference/Dockerfile --target cpu --build-arg "BASE=$base" --build-arg "WHEELS=$wheels" \
-    -t "$image" - >"$log" 2>&1; then
-  grep -v -e DEPRECATED -e 'legacy builder' -e buildx -e '^ *$' "$log" >&2 || true
-  echo "edge-arm64: building $image failed (above)" >&2
-  exit 1
-fi
-rm -f "$log"
-arch=$(docker run --rm --platform linux/arm64 --entrypoint uname "$image" -m)
-[[ "$arch" == aarch64 ]] || { echo "edge-arm64: $image reports $arch, not aarch64" >&2; exit 1; }
-docker run --rm --platform linux/arm64 "$image" \
-  python -c "import cv2, numpy, cryptography, trackers, inference.pipeline, inference.acquire" \
-  || { echo "edge-arm64: the service does not import in $image" >&2; exit 1; }
-# onnxruntime >= 1.28 crashes at import under Debian 12's qemu 7.2 (SIGSEGV; 1.27.0 is the newest that
-# imports and runs a model there, tested): said, not failed, until the emulator or the pin changes.
-if docker run --rm --platform linux/arm64 "$image" python -c "import onnxruntime" >/dev/null 2>&1; then
-  echo "edge-arm64: onnxruntime imports under emulation"
-else
-  echo "edge-arm64: WARNING: onnxruntime $(grep -i '^onnxruntime==' constraints.txt | cut -d= -f3) does not import" \
-    "under this host's qemu (Debian 12: 7.2);" \
-    "the image is not proven to run a model here (README, Limitations)" >&2
-fi
-echo "edge-arm64: $image ($arch, $(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%d MB", $1/1048576}')) in $((SECONDS - started)) s"
+for target in $targets; do
+  case $target in
+    cpu)
+      venv_tree cpu azaion-inference dumb-init==1.2.5
+      build services/inference/arm64.Dockerfile azaion/inference:cpu-arm64 build/edge-arm64/cpu -- \
+        --build-arg "BASE=$base" --build-arg VARIANT=cpu --build-arg BACKEND=auto
+      check azaion/inference:cpu-arm64 "cv2, numpy, onnxruntime, cryptography, trackers, inference.pipeline" ;;
+    rockchip)
+      venv_tree rockchip "azaion-inference[rknn]" dumb-init==1.2.5
+      build services/inference/arm64.Dockerfile azaion/inference:rockchip-arm64 build/edge-arm64/rockchip -- \
+        --build-arg "BASE=$base" --build-arg VARIANT=rockchip --build-arg BACKEND=rknn
+      check azaion/inference:rockchip-arm64 "onnxruntime, rknnlite.api, inference.backends.rknn, inference.pipeline" ;;
+    jetson)
+      jwheels=wheelhouse/inference-jetson
+      rm -rf "$jwheels" && mkdir -p "$jwheels"
+      pip wheel --quiet --no-deps --wheel-dir "$jwheels" ./shared ./services/inference
+      rm -rf shared/build services/*/build
+      pip download --quiet --no-deps --dest "$jwheels" "${aarch64_wheels[@]}" --python-version 3.10 \
+        -r services/inference/requirements-jetson.txt
+      echo "edge-arm64: $jwheels ($(ls "$jwheels" | wc -l) wheels, $(du -sh "$jwheels" | cut -f1)) for JetPack 6 (Python 3.10)"
+      if [[ "$(docker image inspect -f '{{.Architecture}}' "$jetson_base" 2>/dev/null)" == arm64 ]]; then
+        build services/inference/jetson.Dockerfile azaion/inference:jetson-arm64 "$jwheels" -- \
+          --build-arg "JETSON_BASE=$jetson_base"
+        check azaion/inference:jetson-arm64 "cv2, numpy, onnxruntime, inference.pipeline"
+      else
+        echo "edge-arm64: azaion/inference:jetson-arm64 not built: NVIDIA's base image $jetson_base is not" \
+          "here (no registry answers this machine). Load it (docker load -i l4t-jetpack-r36.4.0.tar, saved on a" \
+          "machine that can pull nvcr.io) and run this again, or build on the Jetson (README, Edge images)."
+      fi ;;
+  esac
+done
+echo "edge-arm64: $targets in $((SECONDS - started)) s"

@@ -4,7 +4,8 @@
 #   scripts/wheelhouse.sh api ingestor augmentor trainer inference
 # makes wheelhouse/<service>/ with the service, the shared library and all their dependencies at the
 # versions of constraints.txt, plus dumb-init (PID 1 in the images). A second run reuses pip's cache.
-# Edge variants, made on the device (or an arm64 host) with its own Python:
+# Edge variants, made on the device with its own Python (on an x86-64 host, `make edge-images ARCH=arm64`
+# downloads the aarch64 wheels instead: wheelhouse/inference-arm64 and inference-jetson):
 #   inference-rockchip  the inference service + rknn-toolkit-lite2 (arm64, Python 3.11)
 #   inference-jetson    the pins of services/inference/requirements-jetson.txt (JetPack 6, Python 3.10);
 #                       PIP="python3 -m pip" by default there, since the venv of `make setup` is x86-64

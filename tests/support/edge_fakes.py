@@ -354,6 +354,9 @@ def install(monkeypatch, cudart: FakeCudart | None = None) -> FakeCudart:
     }
     for name, module in modules.items():
         monkeypatch.setitem(sys.modules, name, module)
+    from azaion_shared.vendors import rknn
+
+    monkeypatch.setattr(rknn, "runtime_missing", lambda: None)  # the board's librknnrt.so, faked too
     return cudart
 
 

@@ -68,10 +68,12 @@ class Acquirer:
         cache: ReleaseCache,
         builder: Callable[[bytes], bytes] | None = None,
         tensorrt_version: Callable[[], str] | None = None,
+        rknn_missing: Callable[[], str | None] | None = None,
     ):
         self.options, self.key, self.api, self.cache = options, key, api, cache
         self.builder = builder
         self.tensorrt_version = tensorrt_version
+        self.rknn_missing = rknn_missing
 
     # --- parts, verified against the signed manifest -------------------------------------------------
     def fetch(self, release: Release, artifact: Artifact) -> bytes:
@@ -128,6 +130,8 @@ class Acquirer:
         want = device.format if backend == "auto" else BACKENDS[backend]
         if want is TENSORRT:
             return self._engine(release, device)
+        if want is RKNN and self._rknn_cannot_run():
+            return self._onnx(release)
         if want is RKNN:
             artifact = release.artifact(RKNN.name)
             if artifact is not None:
@@ -136,6 +140,18 @@ class Acquirer:
                 raise ModelError(f"release {release.version} has no RKNN model (export and release one)")
             log.warning("release %d has no RKNN model; running its ONNX model on the CPU instead", release.version)
         return self._onnx(release)
+
+    def _rknn_cannot_run(self) -> bool:
+        """True (said once, at start, as a warning) when the NPU's runtime is missing: a rockchip image on a
+        board without librknnrt.so, or not on a board at all. The device runs ONNX on its CPU instead."""
+        if self.rknn_missing is None:
+            from azaion_shared.vendors import rknn
+
+            self.rknn_missing = rknn.runtime_missing
+        missing = self.rknn_missing()
+        if missing:
+            log.warning("RKNN cannot run here: %s. Running the ONNX model on the CPU (ONNX Runtime) instead", missing)
+        return missing is not None
 
     def _onnx(self, release: Release) -> Model:
         artifact = release.artifact(ONNX.name)

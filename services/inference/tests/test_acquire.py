@@ -172,6 +172,20 @@ def test_rockchip_prefers_rknn_and_falls_back_to_onnx(world, monkeypatch, tmp_pa
     assert (model.format, model.name, backend.name) == ("rknn", "azaion.v2.rknn", "rknn")
 
 
+def test_without_the_boards_rknn_runtime_a_rockchip_device_runs_onnx_and_says_why(world, tmp_path, caplog):
+    rknn = tmp_path / "model.rknn"
+    rknn.write_bytes(make_bundle({"imgsz": [128, 128], "batch": 4}, FAKE_RKNN + world.onnx.read_bytes()))
+    release = world.kit.release(onnx_file(world.onnx), artifact_file(rknn, "azaion.rknn", "rknn"))
+    acquirer = world.acquirer()
+    acquirer.rknn_missing = lambda: "librknnrt.so is not on this system (cannot open shared object file)"
+    for backend in ("auto", "rknn"):  # the rockchip image forces rknn: it falls back all the same
+        caplog.clear()
+        model = acquirer.acquire(release, Device(RKNN, "RK3588"), backend=backend)
+        assert (model.format, model.name) == ("onnx", "azaion.v1.onnx")
+        assert "RKNN cannot run here: librknnrt.so is not on this system" in caplog.text
+        assert "ONNX Runtime" in caplog.text
+
+
 def test_a_gpu_forced_to_tensorrt_needs_a_gpu(world):
     release = world.kit.release(onnx_file(world.onnx))
     with pytest.raises(ModelError, match="needs an NVIDIA GPU"):

@@ -60,6 +60,20 @@ def test_tensorrt_and_rknn_say_what_is_missing_without_their_runtimes(monkeypatc
         rknn.RknnBackend(b"model")
 
 
+def test_the_rknn_runtime_library_is_looked_for_on_the_system(monkeypatch):
+    """rknn-toolkit-lite2 present (the fake here), librknnrt.so not: the reason names the library and where a
+    board's comes from; a library that loads is no reason."""
+    from azaion_shared.vendors import rknn as vendor
+
+    real_check = vendor.runtime_missing
+    install(monkeypatch)
+    monkeypatch.setattr(vendor, "RUNTIME_LIBRARY", "libazaion-no-such-runtime.so")
+    why = real_check()
+    assert why and "libazaion-no-such-runtime.so is not on this system" in why and "docker-compose.rockchip" in why
+    monkeypatch.setattr(vendor, "RUNTIME_LIBRARY", "libc.so.6")
+    assert real_check() is None
+
+
 @pytest.mark.parametrize("sdk", ["fake", "real"])
 @pytest.mark.parametrize("dynamic", [False, True])
 def test_tensorrt_backend_matches_onnxruntime(monkeypatch, onnx_b4, onnx_dynamic, dynamic, sdk):

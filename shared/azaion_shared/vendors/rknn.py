@@ -7,9 +7,12 @@ disk. ``librknnrt.so`` is not in the wheel: it comes from the board (or its vend
 
 from __future__ import annotations
 
+import ctypes
 import os
 
 from azaion_shared.errors import ModelLoadError, RuntimeUnavailable
+
+RUNTIME_LIBRARY = "librknnrt.so"
 
 INSTALL_HINT = (
     "pip install 'azaion-inference[rknn]' on the device and put librknnrt.so of the same version (2.3.2) in /usr/lib"
@@ -25,11 +28,27 @@ def lite_module():
     return RKNNLite
 
 
-def available() -> tuple[bool, str]:
+def runtime_missing() -> str | None:
+    """Why the NPU cannot be used here (rknn-toolkit-lite2 or the board's ``librknnrt.so`` missing), or None."""
     try:
         lite_module()
     except RuntimeUnavailable as exc:
-        return False, str(exc)
+        return str(exc)
+    try:
+        ctypes.CDLL(RUNTIME_LIBRARY)
+    except OSError as exc:
+        return (
+            f"{RUNTIME_LIBRARY} is not on this system ({exc}): it comes from the board, not the image "
+            "(docker-compose.rockchip.yml mounts the board's /usr/lib/librknnrt.so, version 2.3.2; RKNN_RUNTIME "
+            "names another path)"
+        )
+    return None
+
+
+def available() -> tuple[bool, str]:
+    missing = runtime_missing()
+    if missing:
+        return False, missing
     if not os.path.exists("/dev/dri") and not os.path.exists("/proc/device-tree/compatible"):
         return False, "rknn-toolkit-lite2 is installed but this is not a Rockchip board"
     return True, "rknn-toolkit-lite2"
