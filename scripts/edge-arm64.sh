@@ -64,13 +64,11 @@ build() {
 }
 
 # One variant's venv contents, installed here for aarch64: build/edge-arm64/VARIANT/{site-packages,bin}.
-# SOURCE_DATE_EPOCH makes the bytecode hash-checked rather than stamped with the time of this install,
-# so an unchanged tree makes the same image layer (docker's build cache) run after run.
 venv_tree() {
   local variant=$1 dir=build/edge-arm64/$1
   shift
   rm -rf "$dir" && mkdir -p "$dir"
-  SOURCE_DATE_EPOCH=315532800 pip install --quiet --no-index --find-links "$wheels" --target "$dir/site-packages" \
+  pip install --quiet --no-index --find-links "$wheels" --target "$dir/site-packages" \
     "${aarch64_wheels[@]}" --python-version 3.11 "$@"
   mv "$dir/site-packages/bin" "$dir/bin"
   find "$dir/site-packages" -depth -type d -name tests -exec rm -rf {} +

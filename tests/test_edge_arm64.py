@@ -3,9 +3,10 @@
 `scripts/edge-arm64.sh` builds azaion/inference:cpu-arm64 and :rockchip-arm64 (the debootstrapped arm64
 base is made once and kept; QEMU >= 8 is registered when the host's is older). Then, as on a board:
 the container logs in to the real api as a Device, fetches a signed release through the api and S3
-(moto), decrypts the model in memory and detects on a short video; its detections are those of the
-same model run natively here. The rockchip image, with no librknnrt.so (no board), says so and runs
-ONNX on the CPU. Last, `scripts/edge-bundle.sh` makes the device bundle, which `docker load` accepts.
+(moto), decrypts the model in memory and detects on a short video, about as the same model does natively
+here (its raw outputs on a fixed batch are compared exactly). The rockchip image, with no librknnrt.so
+(no board), says so and runs ONNX on the CPU. Last, `scripts/edge-bundle.sh` makes the device bundle,
+which `docker load` accepts.
 Docker is started when needed; where it cannot run, the tests fail and say why (not skipped).
 """
 

@@ -130,9 +130,9 @@ class Acquirer:
         want = device.format if backend == "auto" else BACKENDS[backend]
         if want is TENSORRT:
             return self._engine(release, device)
-        if want is RKNN and self._rknn_cannot_run():
-            return self._onnx(release)
         if want is RKNN:
+            if self._rknn_cannot_run():
+                return self._onnx(release)
             artifact = release.artifact(RKNN.name)
             if artifact is not None:
                 return Model(artifact.resource, RKNN.name, self.fetch(release, artifact), "published", release.version)
@@ -142,8 +142,9 @@ class Acquirer:
         return self._onnx(release)
 
     def _rknn_cannot_run(self) -> bool:
-        """True (said once, at start, as a warning) when the NPU's runtime is missing: a rockchip image on a
-        board without librknnrt.so, or not on a board at all. The device runs ONNX on its CPU instead."""
+        """True, said as a warning (at start and at each new release), when the NPU's runtime is missing: a
+        rockchip image on a board without librknnrt.so, or not on a board at all. The device runs ONNX on its
+        CPU instead."""
         if self.rknn_missing is None:
             from azaion_shared.vendors import rknn
 
