@@ -35,21 +35,11 @@ done
 
 [[ $(uname -m) == aarch64 ]] || scripts/qemu-arm64.sh
 
-# An arm64 image from a root file system (`docker import` here records the host's architecture, so
-# the tree goes through a FROM scratch build for linux/arm64 instead).
-import_base() {
-  local context
-  context=$(mktemp -d /tmp/azaion-base-arm64.XXXXXX)
-  tar -C "$1" -cf "$context/rootfs.tar" .
-  printf '%s\n' 'FROM scratch' 'ADD rootfs.tar /' \
-    'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' 'CMD ["/bin/bash"]' >"$context/Dockerfile"
-  docker build -q --platform linux/arm64 -t "$base" "$context" >/dev/null
-  rm -rf "$context"
-}
-
 # Builds an image for linux/arm64 from a context of only what it needs: build DOCKERFILE IMAGE PATHS -- ARGS.
+# The image it replaces is removed (each is about 700 MB; run after run they would fill the disk).
 build() {
-  local dockerfile=$1 image=$2 log paths=()
+  local dockerfile=$1 image=$2 log paths=() previous
+  previous=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
   shift 2
   while [[ $1 != -- ]]; do paths+=("$1"); shift; done
   shift
@@ -61,6 +51,9 @@ build() {
     exit 1
   fi
   rm -f "$log"
+  if [[ -n $previous && $previous != "$(docker image inspect -f '{{.Id}}' "$image")" ]]; then
+    docker rmi "$previous" >/dev/null 2>&1 || true  # kept while a container or another tag uses it
+  fi
 }
 
 # One variant's venv contents, installed here for aarch64: build/edge-arm64/VARIANT/{site-packages,bin}.
@@ -86,27 +79,7 @@ check() {
 }
 
 if [[ " $targets " == *" cpu "* || " $targets " == *" rockchip "* ]]; then
-  if [[ -n "${FORCE:-}" ]] || [[ "$(docker image inspect -f '{{.Architecture}}' "$base" 2>/dev/null)" != arm64 ]]; then
-    command -v debootstrap >/dev/null || { echo "edge-arm64: apt-get install -y debootstrap" >&2; exit 1; }
-    mirror="${MIRROR:-}"
-    if [[ -z "$mirror" ]]; then
-      mirror=$(grep -rhoE '^(URIs:|deb) *https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
-        | grep -oE 'https?://[^ ]+/debian/?$' | head -n 1 || true)
-      mirror="${mirror:-http://deb.debian.org/debian}"
-    fi
-    work=$(mktemp -d /tmp/azaion-rootfs-arm64.XXXXXX)
-    trap 'rm -rf "$work"' EXIT
-    echo "edge-arm64: debootstrap of an arm64 bookworm (its second stage under qemu: minutes)"
-    if ! debootstrap --arch=arm64 --variant=minbase --include=python3,python3-venv,ca-certificates,tini \
-        bookworm "$work/root" "$mirror" >"$work/log" 2>&1; then
-      tail -n 20 "$work/log" >&2
-      echo "edge-arm64: debootstrap failed" >&2
-      exit 1
-    fi
-    rm -rf "$work/root"/var/cache/apt/archives/*.deb "$work/root"/var/lib/apt/lists/*
-    import_base "$work/root"
-    echo "edge-arm64: $base made"
-  fi
+  BASE_ARCH=arm64 scripts/base-images.sh
 
   mkdir -p "$wheels" && rm -f "$wheels"/azaion_*.whl
   pip wheel --quiet --no-deps --wheel-dir "$wheels" ./shared ./services/inference
