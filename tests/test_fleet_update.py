@@ -22,6 +22,7 @@ import pytest
 from photos import frames, write_video
 from release_kit import PASSWORD, Kit, forge_big_part, forged_manifest, onnx_file
 
+from azaion_shared.atomic import atomic_write_text
 from azaion_shared.crypto import generate_key, parse_key
 from azaion_shared.distribution import big_name, small_name
 from azaion_shared.releases import ChannelPointer, sign_pointer
@@ -165,16 +166,20 @@ def test_a_device_follows_its_channel_swaps_without_a_gap_and_refuses_forgeries(
         with kit.client() as api, pytest.raises(Exception, match="409"):
             api.put_channel("stable", replay)
         channel_file = api_server.root / "api" / "channels" / "stable.json"
-        channel_file.write_text(json.dumps(replay))
+        atomic_write_text(channel_file, json.dumps(replay))  # whole, as the api writes it: never read half-written
         device.wait_for("the replayed pointer refused", reported_error("a replayed pointer is refused"))
 
         # 5. a pointer signed by a key the device does not trust
         generate(tmp_path / "stranger")
         stranger = load_private(tmp_path / "stranger" / "publisher.key")
-        channel_file.write_text(
-            json.dumps(sign_pointer(ChannelPointer("stable", current["sequence"] + 10, 2), stranger))
+        atomic_write_text(
+            channel_file, json.dumps(sign_pointer(ChannelPointer("stable", current["sequence"] + 10, 2), stranger))
         )
         device.wait_for("the unknown key refused", reported_error("signed by an unknown key"))
+
+        # 6. a garbled answer (a proxy's error page, a cut-off body): a warning, the device polls again later
+        atomic_write_text(channel_file, "<html>502 Bad Gateway</html>")
+        device.wait_for("the garbled channel answer", lambda: "a body that is not JSON" in device.tail())
 
         count = len(device.lines())
         device.wait_for("frames after every refusal", lambda: len(device.lines()) > count + 20)

@@ -193,6 +193,15 @@ def test_a_part_longer_than_the_release_says_is_cut_off(api, tmp_path):
     assert not list(tmp_path.glob("got.*"))
 
 
+def test_an_answer_that_is_not_json_is_an_api_error(api):
+    channels = api.root / "api" / "channels"
+    channels.mkdir(parents=True, exist_ok=True)
+    for body, says in [(b"", "not JSON: ''"), (b"<html>502</html>", "not JSON: '<html>"), (b"[1]", "not an object")]:
+        (channels / "stable.json").write_bytes(body)  # what a proxy's error page or a half-read file would give
+        with client(api.url, "edge@x.io") as edge, pytest.raises(ApiError, match=f"channel stable: .*{says}"):
+            edge.get_channel("stable")
+
+
 def test_client_settings(api):
     from pydantic import SecretStr
 

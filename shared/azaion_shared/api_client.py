@@ -190,12 +190,12 @@ class ApiClient:
     # --- releases (azaion_shared.releases): signed documents, stored and served by the api ------------
     def release_versions(self) -> list[int]:
         response = self._authorized("list of releases", lambda t: self._http.get("/releases", headers=_auth(t)))
-        return [int(v) for v in response.json()["versions"]]
+        return [int(v) for v in _json(response, "list of releases")["versions"]]
 
     def get_release(self, version: int) -> dict:
         """The signed envelope of release ``version`` (verify it before trusting a word of it)."""
         what = f"release {version}"
-        return self._authorized(what, lambda t: self._http.get(f"/releases/{version}", headers=_auth(t))).json()
+        return _json(self._authorized(what, lambda t: self._http.get(f"/releases/{version}", headers=_auth(t))), what)
 
     def put_release(self, version: int, envelope: dict) -> bool:
         """Store a signed release manifest; True when it is new (the same one again is no error)."""
@@ -203,7 +203,7 @@ class ApiClient:
             f"upload of release {version}",
             lambda t: self._http.put(f"/releases/{version}", json=envelope, headers=_auth(t)),
         )
-        return bool(response.json().get("created"))
+        return bool(_json(response, f"upload of release {version}").get("created"))
 
     def delete_release(self, version: int) -> None:
         """Drop a release's manifest and small parts from the api (its big parts are the CDN's)."""
@@ -219,14 +219,14 @@ class ApiClient:
         )
         if response.status_code == 304:
             return None, etag
-        return response.json(), response.headers.get("etag")
+        return _json(response, f"channel {channel}"), response.headers.get("etag")
 
     def put_channel(self, channel: str, envelope: dict) -> int:
         response = self._authorized(
             f"move of channel {channel}",
             lambda t: self._http.put(f"/channels/{channel}", json=envelope, headers=_auth(t)),
         )
-        return int(response.json()["sequence"])
+        return int(_json(response, f"move of channel {channel}")["sequence"])
 
     def download_part(self, name: str, dest: str | Path, sha256: str, size: int) -> Path:
         """A big part, resumable: the api says where to GET it (a short-lived presigned S3 URL, or itself for
@@ -239,7 +239,8 @@ class ApiClient:
         last = ""
         for attempt in range(self._retry.attempts):
             link = self._authorized(f"link to {name}", lambda t: self._http.get(f"/parts/{name}", headers=_auth(t)))
-            url, with_token = link.json()["url"], bool(link.json().get("auth"))
+            answer = _json(link, f"link to {name}")
+            url, with_token = answer["url"], bool(answer.get("auth"))
             try:
                 self._fetch_rest(name, url, with_token, part, size)
                 break
@@ -367,6 +368,21 @@ class ApiClient:
 
 def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def _json(response: httpx.Response, what: str) -> dict:
+    """The JSON object of an answer, or ApiError naming the request: an empty, cut-off or garbled body (a
+    proxy's error page, a file read mid-write) is the api's fault and must not surface as a JSONDecodeError."""
+    try:
+        answer = response.json()
+    except ValueError:
+        status = response.status_code
+        raise ApiError(
+            f"{what}: the api answered HTTP {status} with a body that is not JSON: {response.text[:120]!r}", status
+        ) from None
+    if not isinstance(answer, dict):
+        raise ApiError(f"{what}: the api answered with JSON that is not an object: {response.text[:120]!r}")
+    return answer
 
 
 def _detail(response: httpx.Response) -> str:

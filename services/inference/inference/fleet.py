@@ -193,7 +193,7 @@ class Updater:
             self._error(f"channel {self.channel.name}: pointer refused: {exc}")
             return
         except ApiError as exc:
-            log.warning("cannot reach the api to poll channel %s (%s); trying again later", self.channel.name, exc)
+            log.warning("cannot poll channel %s (%s); trying again later", self.channel.name, exc)
             return
         if moved is not None:
             self.refused.pop(moved.version, None)  # the channel moved: a version refused before may be tried again
