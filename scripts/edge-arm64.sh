@@ -5,29 +5,27 @@
 #      onnxruntime, so Debian 13's, verified, is registered in binfmt_misc when needed);
 #   2. azaion/python-base:bookworm-arm64: an arm64 Debian 12 minbase + Python 3.11 made with debootstrap
 #      (its second stage runs under qemu; several minutes the first time, then kept; FORCE=1 remakes it);
-#   3. wheelhouse/inference-arm64: the service, the shared library, rknn-toolkit-lite2 and every
-#      dependency as aarch64 wheels (pip download --platform manylinux_2_28_aarch64 --only-binary=:all:,
-#      at the versions of constraints.txt; the two local packages are pure-Python wheels);
+#   3. wheelhouse/inference-arm64 (scripts/wheelhouse.sh): the service, the shared library,
+#      rknn-toolkit-lite2 and every dependency as aarch64 wheels (pip download --platform
+#      manylinux_2_28_aarch64 --only-binary=:all:, at the versions of constraints.txt);
 #   4. build/edge-arm64/{cpu,rockchip}: each variant's venv contents installed here from that wheelhouse
 #      (pip install --target --platform: unpacked and compiled to bytecode natively, in seconds; under
 #      emulation it took minutes), then azaion/inference:cpu-arm64 and :rockchip-arm64 from
 #      services/inference/arm64.Dockerfile (--platform linux/arm64), each checked inside, under
 #      emulation: `uname -m` is aarch64 and the service, onnxruntime (and rknnlite) import;
-#   5. jetson: wheelhouse/inference-jetson (cp310 aarch64 wheels of requirements-jetson.txt); the image
-#      itself only where NVIDIA's L4T base (JETSON_BASE) is already loaded here, else it says how.
+#   5. jetson: wheelhouse/inference-jetson (scripts/wheelhouse.sh: cp310 aarch64 wheels of
+#      requirements-jetson.txt); the image only where NVIDIA's L4T base (JETSON_BASE) is loaded here,
+#      else it says how.
 # TARGET picks (default "cpu rockchip"). MIRROR overrides the Debian mirror (default: the first one
 # configured in /etc/apt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# pip, without the warnings a machine's own find-links (not there) would print for every package.
-pip() { "${PIP:-.venv/bin/pip}" "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+source scripts/aarch64.sh
 base=azaion/python-base:bookworm-arm64
 jetson_base="${JETSON_BASE:-nvcr.io/nvidia/l4t-jetpack:r36.4.0}"
 wheels=wheelhouse/inference-arm64
 targets="${*:-${TARGET:-cpu rockchip}}"
 started=$SECONDS
-aarch64_wheels=(--platform manylinux_2_28_aarch64 --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64
-  --only-binary=:all: --implementation cp)
 for target in $targets; do
   [[ $target == cpu || $target == rockchip || $target == jetson ]] \
     || { echo "edge-arm64: unknown target $target (cpu, rockchip, jetson)" >&2; exit 2; }
@@ -61,7 +59,7 @@ venv_tree() {
   local variant=$1 dir=build/edge-arm64/$1
   shift
   rm -rf "$dir" && mkdir -p "$dir"
-  pip install --quiet --no-index --find-links "$wheels" --target "$dir/site-packages" \
+  quiet_pip install --quiet --no-index --find-links "$wheels" --target "$dir/site-packages" \
     "${aarch64_wheels[@]}" --python-version 3.11 "$@"
   mv "$dir/site-packages/bin" "$dir/bin"
   find "$dir/site-packages" -depth -type d -name tests -exec rm -rf {} +
@@ -81,12 +79,7 @@ check() {
 if [[ " $targets " == *" cpu "* || " $targets " == *" rockchip "* ]]; then
   BASE_ARCH=arm64 scripts/base-images.sh
 
-  mkdir -p "$wheels" && rm -f "$wheels"/azaion_*.whl
-  pip wheel --quiet --no-deps --wheel-dir "$wheels" ./shared ./services/inference
-  rm -rf shared/build services/*/build
-  pip download --quiet --dest "$wheels" --find-links "$wheels" -c constraints.txt "${aarch64_wheels[@]}" \
-    --python-version 3.11 "azaion-inference[rknn]" "azaion-shared[crypto,transfer]" dumb-init==1.2.5
-  echo "edge-arm64: $wheels ($(ls "$wheels" | wc -l) wheels, $(du -sh "$wheels" | cut -f1))"
+  scripts/wheelhouse.sh inference-arm64
 fi
 
 for target in $targets; do
@@ -103,12 +96,7 @@ for target in $targets; do
       check azaion/inference:rockchip-arm64 "onnxruntime, rknnlite.api, inference.backends.rknn, inference.pipeline" ;;
     jetson)
       jwheels=wheelhouse/inference-jetson
-      rm -rf "$jwheels" && mkdir -p "$jwheels"
-      pip wheel --quiet --no-deps --wheel-dir "$jwheels" ./shared ./services/inference
-      rm -rf shared/build services/*/build
-      pip download --quiet --no-deps --dest "$jwheels" "${aarch64_wheels[@]}" --python-version 3.10 \
-        -r services/inference/requirements-jetson.txt
-      echo "edge-arm64: $jwheels ($(ls "$jwheels" | wc -l) wheels, $(du -sh "$jwheels" | cut -f1)) for JetPack 6 (Python 3.10)"
+      scripts/wheelhouse.sh inference-jetson
       if [[ "$(docker image inspect -f '{{.Architecture}}' "$jetson_base" 2>/dev/null)" == arm64 ]]; then
         build services/inference/jetson.Dockerfile azaion/inference:jetson-arm64 "$jwheels" -- \
           --build-arg "JETSON_BASE=$jetson_base"

@@ -4,21 +4,22 @@
 #   scripts/wheelhouse.sh api ingestor augmentor trainer inference
 # makes wheelhouse/<service>/ with the service, the shared library and all their dependencies at the
 # versions of constraints.txt, plus dumb-init (PID 1 in the images). A second run reuses pip's cache.
-# Edge variants, made on the device with its own Python (on an x86-64 host, `make edge-images ARCH=arm64`
-# downloads the aarch64 wheels instead: wheelhouse/inference-arm64 and inference-jetson):
-#   inference-rockchip  the inference service + rknn-toolkit-lite2 (arm64, Python 3.11)
-#   inference-jetson    the pins of services/inference/requirements-jetson.txt (JetPack 6, Python 3.10);
-#                       PIP="python3 -m pip" by default there, since the venv of `make setup` is x86-64
+# The boards' wheelhouses hold aarch64 wheels, downloaded for that platform on any host (x86-64 too);
+# scripts/edge-arm64.sh (make edge-images ARCH=arm64) makes them:
+#   inference-arm64   the inference service + rknn-toolkit-lite2 + every dependency at the versions of
+#                     constraints.txt, for Python 3.11 (the cpu-arm64 and rockchip-arm64 images)
+#   inference-jetson  the pins of services/inference/requirements-jetson.txt (JetPack 6, Python 3.10)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pip="${PIP:-.venv/bin/pip}"
+source scripts/aarch64.sh
 
 extras() {
   case "$1" in
     api) echo "" ;;
     ingestor|augmentor) echo "[service]" ;;
     console) echo "[transfer,service]" ;;
-    trainer|inference|inference-jetson|inference-rockchip) echo "[crypto,transfer]" ;;
+    trainer|inference) echo "[crypto,transfer]" ;;
     *) echo "wheelhouse: unknown service $1 (api ingestor augmentor console trainer inference)" >&2; exit 1 ;;
   esac
 }
@@ -28,15 +29,19 @@ for service in "${@:-api ingestor augmentor console trainer inference}"; do
     dir="wheelhouse/$one"
     mkdir -p "$dir"
     started=$SECONDS
+    [[ -x "${pip%% *}" ]] || { echo "wheelhouse: run 'make setup' first" >&2; exit 1; }
     case "$one" in
+      inference-arm64) rm -f "$dir"/azaion_*.whl ;;&  # the local packages are built afresh
+      inference-jetson) rm -f "$dir"/*.whl ;;&  # jetson.Dockerfile installs every wheel here: none stale
+      inference-arm64|inference-jetson)
+        quiet_pip wheel --quiet --no-deps --wheel-dir "$dir" ./shared ./services/inference ;;&
+      inference-arm64)
+        quiet_pip download --quiet --dest "$dir" --find-links "$dir" -c constraints.txt "${aarch64_wheels[@]}" \
+          --python-version 3.11 "azaion-inference[rknn]" "azaion-shared[crypto,transfer]" dumb-init==1.2.5 ;;
       inference-jetson)
-        ${PIP:-python3 -m pip} wheel --quiet --wheel-dir "$dir" --no-deps ./shared ./services/inference
-        ${PIP:-python3 -m pip} wheel --quiet --wheel-dir "$dir" --no-deps -r services/inference/requirements-jetson.txt ;;
-      inference-rockchip)
-        $pip wheel --quiet --wheel-dir "$dir" -c constraints.txt \
-          "./shared[crypto,transfer]" "./services/inference[rknn]" "dumb-init==1.2.5" ;;
+        quiet_pip download --quiet --no-deps --dest "$dir" "${aarch64_wheels[@]}" --python-version 3.10 \
+          -r services/inference/requirements-jetson.txt ;;
       *)
-        [[ -x "${pip%% *}" ]] || { echo "wheelhouse: run 'make setup' first" >&2; exit 1; }
         $pip wheel --quiet --wheel-dir "$dir" -c constraints.txt \
           "./shared$(extras "$one")" "./services/$one" "dumb-init==1.2.5" ;;
     esac

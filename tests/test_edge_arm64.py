@@ -20,6 +20,7 @@ import tarfile
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -73,19 +74,7 @@ def site(api_server, s3_server, tiny_model, tmp_path):
         path.chmod(0o755 if path.is_dir() else 0o644)  # readable by the image's user (uid 10001)
     out.chmod(0o777)
 
-    class Site:
-        pass
-
-    site = Site()
-    site.api_url, site.key_text, site.kit, site.model, site.inputs, site.out = (
-        api_server.url,
-        key_text,
-        kit,
-        model,
-        inputs,
-        out,
-    )
-    return site
+    return SimpleNamespace(api_url=api_server.url, key_text=key_text, kit=kit, model=model, inputs=inputs, out=out)
 
 
 def run_device(site, image: str) -> tuple[dict, list[dict], str]:

@@ -6,9 +6,9 @@
 ARG JETSON_BASE=nvcr.io/nvidia/l4t-jetpack:r36.4.0
 
 # JetPack 6.1 = L4T r36.4.0: Python 3.10, TensorRT 10.3, CUDA 12.6.
-# The venv sees JetPack's own tensorrt bindings (--system-site-packages); wheelhouse/inference-jetson
-# is made on the Jetson (scripts/wheelhouse.sh inference-jetson) or on an x86-64 host (make edge-images
-# TARGET=jetson downloads the cp310 aarch64 wheels of requirements-jetson.txt).
+# The venv sees JetPack's own tensorrt bindings (--system-site-packages); wheelhouse/inference-jetson,
+# the cp310 aarch64 wheels of requirements-jetson.txt, is made by scripts/wheelhouse.sh inference-jetson
+# on the Jetson or on any other host (make edge-images TARGET=jetson runs it).
 FROM ${JETSON_BASE}
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 AZAION_ROOT=/azaion \
     YOLO_AUTOINSTALL=false YOLO_OFFLINE=true AZAION_INFERENCE__BACKEND=tensorrt
