@@ -190,7 +190,8 @@ def test_console_in_a_browser(api_server, metrics_servers, tmp_path):
             wait = WebDriverWait(driver, 15)
             # a Device is refused
             log_in(driver, url, "edge@x.io")
-            assert "only an Admin" in driver.find_element(By.ID, "error").text
+            refused = wait.until(lambda d: d.find_elements(By.ID, "error"))  # the form's answer, once it has loaded
+            assert "only an Admin" in refused[0].text
             assert driver.get_cookie("azaion_console") is None
             # an Admin gets the overview, whose figures are the data root's and the services'
             log_in(driver, url, "admin@x.io")
