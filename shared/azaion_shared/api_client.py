@@ -1,4 +1,7 @@
-"""HTTP client of the api service: login, download and upload of resources.
+"""HTTP client of the api service: login, resources, releases, channels, parts and devices.
+
+Every path and every JSON answer comes from :mod:`azaion_shared.http_contract`, the definitions the
+api serves; an answer that does not fit its model is an :class:`ApiError` naming the request.
 
 - One re-login on 401/403, serialized across threads: when several downloads
   see an expired token at once, one logs in and the others reuse its token.
@@ -16,13 +19,15 @@ import random
 import ssl
 import threading
 import time
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 
+from azaion_shared import http_contract as contract
 from azaion_shared.atomic import atomic_move, atomic_writer
 from azaion_shared.errors import (
     ApiAuthError,
@@ -52,17 +57,22 @@ class RetryPolicy:
 
 
 _RETRY_STATUSES = {429, 500, 502, 503, 504}
+_Answer = typing.TypeVar("_Answer", bound=BaseModel)
 
 
 class ApiClient:
-    """A thread-safe client; use it as a context manager or call :meth:`close`."""
+    """A thread-safe client; use it as a context manager or call :meth:`close`.
+
+    With a password it logs in when it must (and once more on a 401/403); with only a ``token`` (the
+    console, holding an Admin's token in its session) a refused token is an :class:`ApiAuthError`."""
 
     def __init__(
         self,
         base_url: str,
         email: str,
-        password: str,
+        password: str | None,
         *,
+        token: str | None = None,
         timeout: float = 30.0,
         retry: RetryPolicy = RetryPolicy(),
         progress: bool = False,
@@ -76,7 +86,7 @@ class ApiClient:
         self._retry = retry
         self._progress = progress
         self._http = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport, verify=verify)
-        self._token: str | None = None
+        self._token: str | None = token
         self._login_lock = threading.Lock()
         self.logins = 0  # how many times this client logged in (visible for tests and metrics)
 
@@ -96,17 +106,15 @@ class ApiClient:
             return self._token
 
     def _login_once(self) -> str:
-        response = self._send_with_retries(
-            "login", lambda: self._http.post("/login", json={"email": self._email, "password": self._password})
-        )
+        if not self._password:
+            raise ApiAuthError(f"the api refused the token of {self._email or 'this session'}: log in again", 401)
+        body = contract.LoginRequest(email=self._email, password=self._password).model_dump()
+        response = self._send_with_retries("login", lambda: self._http.post(contract.LOGIN, json=body))
         if response.status_code in (401, 403):
-            raise ApiAuthError(f"login refused for {self._email}: wrong email or password", response.status_code)
+            raise ApiAuthError(f"login refused for {self._email}: {_detail(response)}", response.status_code)
         self._raise_for_status(response, "login")
         self.logins += 1
-        try:
-            return response.json()["token"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ApiError(f"login answered without a token: {response.text[:200]!r}") from exc
+        return _parse(response, contract.LoginResponse, "login").token
 
     def _current_token(self) -> str:
         token = self._token
@@ -140,7 +148,7 @@ class ApiClient:
         A body over ``max_download_bytes`` is refused with an ApiError, never held or written whole."""
 
         def attempt(token: str) -> httpx.Response:
-            request = self._http.build_request("GET", f"/resources/{name}", headers=_auth(token))
+            request = self._http.build_request("GET", contract.RESOURCE.format(name=name), headers=_auth(token))
             response = self._http.send(request, stream=True)
             if response.status_code != 200:
                 response.read()
@@ -168,65 +176,75 @@ class ApiClient:
         backend: str | None = None,
         fps: float | None = None,
         last_error: str | None = None,
-    ) -> None:
+    ) -> contract.HeartbeatAck:
         """Report this device to the api's inventory (``python -m api devices list``)."""
-        body = {"name": name, "version": version, "backend": backend, "fps": fps, "last_error": last_error}
+        what = f"heartbeat of {name}"
+        try:
+            report = contract.Heartbeat(name=name, version=version, backend=backend, fps=fps, last_error=last_error)
+        except ValidationError as exc:
+            raise ApiError(f"{what}: {_problems(exc)}") from None
+        body = report.model_dump()
+        response = self._authorized(what, lambda t: self._http.post(contract.HEARTBEAT, json=body, headers=_auth(t)))
+        return _parse(response, contract.HeartbeatAck, what)
 
-        def attempt(token: str) -> httpx.Response:
-            return self._http.post("/devices/heartbeat", json=body, headers=_auth(token))
+    def devices(self, version: str | None = None) -> list[contract.DeviceRecord]:
+        """Every device's last heartbeat (an Admin's token); only those running ``version`` when given."""
+        params = {"version": version} if version is not None else None
+        response = self._authorized(
+            "device inventory", lambda t: self._http.get(contract.DEVICES, params=params, headers=_auth(t))
+        )
+        return _parse_list(response, contract.DeviceRecord, "device inventory")
 
-        self._authorized(f"heartbeat of {name}", attempt)
-
-    def upload(self, name: str, data: bytes | str | Path) -> None:
+    def upload(self, name: str, data: bytes | str | Path) -> contract.Stored:
         """Store a resource (bytes, or the contents of a file) under ``name``."""
         if isinstance(data, (str, Path)):
             data = Path(data).read_bytes()
         headers = {"Content-Type": "application/octet-stream"}
-        self._authorized(
+        path = contract.RESOURCE.format(name=name)
+        response = self._authorized(
             f"upload of {name}",
-            lambda token: self._http.put(f"/resources/{name}", content=data, headers={**headers, **_auth(token)}),
+            lambda token: self._http.put(path, content=data, headers={**headers, **_auth(token)}),
         )
+        return _parse(response, contract.Stored, f"upload of {name}")
 
     # --- releases (azaion_shared.releases): signed documents, stored and served by the api ------------
     def release_versions(self) -> list[int]:
-        response = self._authorized("list of releases", lambda t: self._http.get("/releases", headers=_auth(t)))
-        return [int(v) for v in _json(response, "list of releases")["versions"]]
+        what = "list of releases"
+        response = self._authorized(what, lambda t: self._http.get(contract.RELEASES, headers=_auth(t)))
+        return _parse(response, contract.ReleaseList, what).versions
 
     def get_release(self, version: int) -> dict:
         """The signed envelope of release ``version`` (verify it before trusting a word of it)."""
-        what = f"release {version}"
-        return _json(self._authorized(what, lambda t: self._http.get(f"/releases/{version}", headers=_auth(t))), what)
+        what, path = f"release {version}", contract.RELEASE.format(version=version)
+        return _json(self._authorized(what, lambda t: self._http.get(path, headers=_auth(t))), what)
 
     def put_release(self, version: int, envelope: dict) -> bool:
         """Store a signed release manifest; True when it is new (the same one again is no error)."""
-        response = self._authorized(
-            f"upload of release {version}",
-            lambda t: self._http.put(f"/releases/{version}", json=envelope, headers=_auth(t)),
-        )
-        return bool(_json(response, f"upload of release {version}").get("created"))
+        what, path = f"upload of release {version}", contract.RELEASE.format(version=version)
+        response = self._authorized(what, lambda t: self._http.put(path, json=envelope, headers=_auth(t)))
+        return _parse(response, contract.ReleaseStored, what).created
 
-    def delete_release(self, version: int) -> None:
+    def delete_release(self, version: int) -> contract.ReleaseDeleted:
         """Drop a release's manifest and small parts from the api (its big parts are the CDN's)."""
-        self._authorized(
-            f"deletion of release {version}", lambda t: self._http.delete(f"/releases/{version}", headers=_auth(t))
-        )
+        what, path = f"deletion of release {version}", contract.RELEASE.format(version=version)
+        response = self._authorized(what, lambda t: self._http.delete(path, headers=_auth(t)))
+        return _parse(response, contract.ReleaseDeleted, what)
 
     def get_channel(self, channel: str, etag: str | None = None) -> tuple[dict | None, str | None]:
         """(signed pointer, ETag) of a channel; (None, etag) when it has not changed since ``etag``."""
         headers = {"If-None-Match": etag} if etag else {}
+        path = contract.CHANNEL.format(channel=channel)
         response = self._authorized(
-            f"channel {channel}", lambda t: self._http.get(f"/channels/{channel}", headers={**headers, **_auth(t)})
+            f"channel {channel}", lambda t: self._http.get(path, headers={**headers, **_auth(t)})
         )
         if response.status_code == 304:
             return None, etag
         return _json(response, f"channel {channel}"), response.headers.get("etag")
 
     def put_channel(self, channel: str, envelope: dict) -> int:
-        response = self._authorized(
-            f"move of channel {channel}",
-            lambda t: self._http.put(f"/channels/{channel}", json=envelope, headers=_auth(t)),
-        )
-        return int(_json(response, f"move of channel {channel}")["sequence"])
+        what, path = f"move of channel {channel}", contract.CHANNEL.format(channel=channel)
+        response = self._authorized(what, lambda t: self._http.put(path, json=envelope, headers=_auth(t)))
+        return _parse(response, contract.ChannelMoved, what).sequence
 
     def download_part(self, name: str, dest: str | Path, sha256: str, size: int) -> Path:
         """A big part, resumable: the api says where to GET it (a short-lived presigned S3 URL, or itself for
@@ -237,12 +255,12 @@ class ApiClient:
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_name(dest.name + ".part")
         last = ""
+        path = contract.PART.format(name=name)
         for attempt in range(self._retry.attempts):
-            link = self._authorized(f"link to {name}", lambda t: self._http.get(f"/parts/{name}", headers=_auth(t)))
-            answer = _json(link, f"link to {name}")
-            url, with_token = answer["url"], bool(answer.get("auth"))
+            link = self._authorized(f"link to {name}", lambda t: self._http.get(path, headers=_auth(t)))
+            answer = _parse(link, contract.PartLink, f"link to {name}")
             try:
-                self._fetch_rest(name, url, with_token, part, size)
+                self._fetch_rest(name, answer.url, answer.auth, part, size)
                 break
             except (httpx.TransportError, TransferInterrupted) as exc:
                 last = f"{type(exc).__name__}: {exc}"
@@ -329,7 +347,7 @@ class ApiClient:
         relogged = False
         while True:
             response = self._send_with_retries(what, lambda t=token: attempt(t))
-            if response.status_code in (401, 403) and not relogged:
+            if response.status_code in (401, 403) and not relogged and self._password:
                 relogged = True
                 log.info("%s: %s, logging in again once", what, response.status_code)
                 token = self._relogin(token)
@@ -338,21 +356,24 @@ class ApiClient:
             return response
 
     def _send_with_retries(self, what: str, send: Callable[[], httpx.Response]) -> httpx.Response:
-        last: str = ""
+        last, status = "", None
         for attempt in range(self._retry.attempts):
             try:
                 response = send()
             except httpx.TransportError as exc:  # connect/read/write errors, timeouts, dropped connections
-                last = f"{type(exc).__name__}: {exc}"
+                last, status = f"{type(exc).__name__}: {exc}", None
             else:
                 if response.status_code not in _RETRY_STATUSES:
                     return response
-                last = f"HTTP {response.status_code}"
+                status = response.status_code
+                last = f"HTTP {status}: {_detail(response)[:120]}"
             if attempt + 1 < self._retry.attempts:
                 delay = self._retry.delay(attempt)
                 log.warning("%s failed (%s); retry %d in %.1f s", what, last, attempt + 1, delay)
                 time.sleep(delay)
-        raise ApiError(f"{what} at {self._http.base_url} gave up after {self._retry.attempts} attempts; last: {last}")
+        raise ApiError(
+            f"{what} at {self._http.base_url} gave up after {self._retry.attempts} attempts; last: {last}", status
+        )
 
     def _raise_for_status(self, response: httpx.Response, what: str) -> None:
         status = response.status_code
@@ -383,6 +404,31 @@ def _json(response: httpx.Response, what: str) -> dict:
     if not isinstance(answer, dict):
         raise ApiError(f"{what}: the api answered with JSON that is not an object: {response.text[:120]!r}")
     return answer
+
+
+def _parse(response: httpx.Response, model: type[_Answer], what: str) -> _Answer:
+    """An answer as its contract model, or ApiError naming the request and what did not fit."""
+    try:
+        return model.model_validate(_json(response, what))
+    except ValidationError as exc:
+        raise ApiError(f"{what}: the api's answer does not fit the contract: {_problems(exc)}") from None
+
+
+def _parse_list(response: httpx.Response, model: type[_Answer], what: str) -> list[_Answer]:
+    try:
+        answer = response.json()
+    except ValueError:
+        raise ApiError(f"{what}: the api answered with a body that is not JSON: {response.text[:120]!r}") from None
+    if not isinstance(answer, list):
+        raise ApiError(f"{what}: the api answered with JSON that is not a list: {response.text[:120]!r}")
+    try:
+        return [model.model_validate(item) for item in answer]
+    except ValidationError as exc:
+        raise ApiError(f"{what}: the api's answer does not fit the contract: {_problems(exc)}") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())[:300]
 
 
 def _detail(response: httpx.Response) -> str:

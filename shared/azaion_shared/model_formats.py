@@ -49,6 +49,9 @@ TENSORRT = ModelFormat("tensorrt", ".engine", "tensorrt", "tensorrt")
 RKNN = ModelFormat("rknn", ".rknn", "rknn", "rknn")
 FORMATS: dict[str, ModelFormat] = {f.name: f for f in (ONNX, TENSORRT, RKNN)}
 BACKENDS: dict[str, ModelFormat] = {f.backend: f for f in FORMATS.values()}
+#: what a device may be told to run on (``inference --backend``): its best one, or one by name
+AUTO = "auto"
+BACKEND_CHOICES = (AUTO, *BACKENDS)
 
 
 def engine_resource(compute_capability: str) -> str:

@@ -13,6 +13,7 @@ IMAGE_SUFFIX = ".jpg"
 LABEL_SUFFIX = ".txt"
 REJECTED_RAW_SUFFIX = ".bin"
 REJECTED_REASON_SUFFIX = ".reason.txt"
+MARKER_SUFFIX = ".json"
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class ProcessedDir(PairDir):
         return self.path / ".locks"
 
     def marker_path(self, name: str) -> Path:
-        return self.markers / f"{name}.json"
+        return self.markers / f"{name}{MARKER_SUFFIX}"
 
     def read_marker(self, name: str) -> CompletionMarker | None:
         """The marker of ``name``; None when there is none or it is unreadable (outputs not complete)."""
@@ -169,6 +170,93 @@ class ProcessedDir(PairDir):
         for folder in (self.markers, self.failed, self.locks):
             folder.mkdir(parents=True, exist_ok=True)
         return self
+
+
+@dataclass(frozen=True)
+class DatasetDir:
+    """``datasets/{run}/``: a training set the trainer formed (``trainer.dataset``), with its files; the
+    same files copied into a run's folder carry the prefix ``dataset-`` (:attr:`RunDir.dataset`)."""
+
+    path: Path
+    prefix: str = ""
+
+    YAML = "data.yaml"  # ultralytics' dataset description: paths and class names
+    MANIFEST = "manifest.json"  # which original went to which split, with counts
+    HISTOGRAM = "histogram.json"  # boxes per class and split
+    HISTOGRAM_TEXT = "histogram.txt"  # the same, as a table for people
+    FILES = (MANIFEST, HISTOGRAM_TEXT, HISTOGRAM, YAML)
+
+    def file(self, name: str) -> Path:
+        return self.path / f"{self.prefix}{name}"
+
+    @property
+    def data_yaml(self) -> Path:
+        return self.file(self.YAML)
+
+    @property
+    def manifest(self) -> Path:
+        return self.file(self.MANIFEST)
+
+    @property
+    def histogram(self) -> Path:
+        return self.file(self.HISTOGRAM)
+
+    @property
+    def histogram_text(self) -> Path:
+        return self.file(self.HISTOGRAM_TEXT)
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """``models/{run}/``: a training run as the trainer archives it (``trainer.archive``, ``trainer.gate``)
+    and the console reads it: weights, ultralytics' results and plots, the gate's decision, and a copy of
+    the dataset's files (:attr:`dataset`)."""
+
+    path: Path
+
+    RESULTS = "results.csv"
+    GATE = "gate.json"
+    WEIGHTS = "weights"
+    BEST = "best.pt"
+    LAST = "last.pt"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def weights(self) -> Path:
+        return self.path / self.WEIGHTS
+
+    @property
+    def best(self) -> Path:
+        return self.weights / self.BEST
+
+    @property
+    def last(self) -> Path:
+        return self.weights / self.LAST
+
+    @property
+    def results(self) -> Path:
+        return self.path / self.RESULTS
+
+    @property
+    def gate(self) -> Path:
+        return self.path / self.GATE
+
+    @property
+    def dataset(self) -> DatasetDir:
+        """The dataset's files as copied into the run: ``dataset-data.yaml``, ``dataset-manifest.json`` ..."""
+        return DatasetDir(self.path, prefix="dataset-")
+
+    def watched(self) -> tuple[Path, ...]:
+        """The files whose change means the run changed (for readers that cache)."""
+        return (self.results, self.gate, self.dataset.manifest, self.dataset.histogram)
+
+
+#: models/: the current model (promoted from a run) and which run it came from
+CURRENT_MODEL = "azaion.pt"
+CURRENT_RUN = "azaion.pt.json"
 
 
 @dataclass(frozen=True)
@@ -224,11 +312,27 @@ class DataRoot:
         """The ingestor's checkpoint: last stream offset whose effects are durable."""
         return self.root / "offset.yaml"
 
+    @property
+    def current_model(self) -> Path:
+        """``models/azaion.pt``: the weights that passed the gate last."""
+        return self.models / CURRENT_MODEL
+
+    @property
+    def current_run_file(self) -> Path:
+        """``models/azaion.pt.json``: ``{"run": NAME}``, the run the current model came from."""
+        return self.models / CURRENT_RUN
+
     def dataset(self, run: str) -> Path:
         return self.datasets / run
 
+    def dataset_dir(self, run: str) -> DatasetDir:
+        return DatasetDir(self.dataset(run))
+
     def model_run(self, run: str) -> Path:
         return self.models / run
+
+    def run(self, run: str) -> RunDir:
+        return RunDir(self.model_run(run))
 
     def pair_dirs(self) -> tuple[PairDir, ...]:
         return (self.data, self.seed, self.deleted, self.processed, self.corrupted)

@@ -20,6 +20,7 @@ from pathlib import PurePath
 from typing import Any
 
 from azaion_shared.errors import SignatureError
+from azaion_shared.model_formats import TENSORRT
 from azaion_shared.signing import sign, verify
 
 RELEASE_KIND = "azaion.release.v1"
@@ -64,7 +65,7 @@ class Release:
     def artifact(self, fmt: str, compute_capability: str | None = None) -> Artifact | None:
         """The artifact of a format (an engine: of that compute capability); None when the release has none."""
         for artifact in self.artifacts:
-            if artifact.format == fmt and (fmt != "tensorrt" or artifact.compute_capability == compute_capability):
+            if artifact.format == fmt and (fmt != TENSORRT.name or artifact.compute_capability == compute_capability):
                 return artifact
         return None
 

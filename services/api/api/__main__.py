@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:
     from api.settings import ApiSettings
-    from api.users import UserStore, parse_role
+    from api.users import UserStore
 
     settings = service_settings(ApiSettings)
     if args.command == "devices":
@@ -82,14 +82,14 @@ def _run(args) -> int:
     if args.command == "users":
         store = UserStore(settings.db_file())
         if args.users_command == "add":
-            role = parse_role(args.role)
+            role = Role.parse(args.role)
             user = store.add(args.email, _read_password(args.password_stdin), role)
             print(f"added {user.email} ({user.role.value})")
         elif args.users_command == "passwd":
             store.set_password(args.email, _read_password(args.password_stdin))
             print(f"new password for {args.email}; its earlier tokens no longer work")
         elif args.users_command == "role":
-            new_role = parse_role(args.role)
+            new_role = Role.parse(args.role)
             store.set_role(args.email, new_role)
             print(f"{args.email} is now {new_role.value}; its earlier tokens no longer work")
         elif args.users_command == "list":

@@ -15,15 +15,6 @@ from api.database import Database
 from api.errors import UserError
 from azaion_shared.roles import Role
 
-
-def parse_role(value: str) -> Role:
-    """A role by name for the users command; a UserError names the choices."""
-    role = Role.lookup(value)
-    if role is None:
-        raise UserError(f"unknown role {value!r}; one of: {', '.join(r.value for r in Role)}")
-    return role
-
-
 MIN_PASSWORD_LENGTH = 8
 
 

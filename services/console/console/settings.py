@@ -15,6 +15,9 @@ class ConsoleOptions(BaseModel):
     port: int = Field(8090, ge=1, le=65535, description="Port the console listens on.")
     api_url: str = Field("http://localhost:8000", description="The api service (logins, releases, devices).")
     api_ca_bundle: Path | None = Field(None, description="PEM file of the CA that signed the api's certificate.")
+    api_allow_insecure_http: bool = Field(
+        False, description="Allow a plain http:// api_url to a host other than loopback (a trusted network only)."
+    )
     metrics: dict[str, str] = Field(
         default_factory=lambda: {
             "ingestor": "http://ingestor:8081/metrics",

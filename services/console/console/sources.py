@@ -1,4 +1,5 @@
-"""What the console asks other services: each service's Prometheus ``/metrics``, and the api.
+"""What the console asks other services: each service's Prometheus ``/metrics``, and the api (through
+the shared ``ApiClient``).
 
 A source that does not answer is a message on the page ("the api is unreachable: ..."), never an
 error page. Metrics are parsed with prometheus_client's own parser. A service name that resolves to
@@ -8,8 +9,6 @@ answers is a replica alive.
 
 from __future__ import annotations
 
-import base64
-import json
 import socket
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,9 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from azaion_shared.tls import client_context
+from azaion_shared.api_client import ApiClient, RetryPolicy
+from azaion_shared.errors import ApiAuthError, ApiError
+from azaion_shared.tls import check_url, client_context
 from console.errors import ApiUnreachable
 
 
@@ -89,51 +90,56 @@ class Rate:
 
 
 class Api:
-    """The api as the console uses it: log in, and read what only the api knows."""
+    """The api as the console uses it, through the shared :class:`ApiClient` (the same paths, answers and
+    retries as every other client): log in with a user's credentials, then read with their token."""
 
-    def __init__(self, url: str, ca_bundle=None, timeout: float = 3.0):
-        verify = client_context(ca_bundle) if url.startswith("https://") else True
-        self._http = httpx.Client(base_url=url, verify=verify, timeout=timeout)
+    def __init__(self, url: str, ca_bundle=None, timeout: float = 3.0, allow_insecure_http: bool = False):
+        check_url(url, "AZAION_CONSOLE__API_URL", allow_insecure_http, "AZAION_CONSOLE__API_ALLOW_INSECURE_HTTP")
         self.url = url
+        self._verify = client_context(ca_bundle) if url.startswith("https://") else True
+        self._timeout = timeout
 
     def close(self) -> None:
-        self._http.close()
+        """Nothing is held between requests (each uses its own client)."""
 
-    def _call(self, method: str, path: str, token: str | None = None, **kwargs) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        try:
-            response = self._http.request(method, path, headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise ApiUnreachable(f"the api at {self.url} is unreachable: {exc or type(exc).__name__}") from exc
-        if response.status_code >= 500:
-            raise ApiUnreachable(f"the api at {self.url} answered {response.status_code}")
-        return response
+    def _client(self, email: str, password: str | None = None, token: str | None = None) -> ApiClient:
+        # A page waits for the api at most about twice its timeout: one quick retry, not a device's patience.
+        return ApiClient(
+            self.url, email, password, token=token, timeout=self._timeout, retry=PAGE_RETRY, verify=self._verify
+        )
 
     def login(self, email: str, password: str) -> tuple[str | None, str]:
         """(token, role) or (None, why not)."""
-        response = self._call("POST", "/login", json={"email": email, "password": password})
-        if response.status_code != 200:
-            try:
-                why = response.json().get("detail", response.text)
-            except ValueError:
-                why = response.text
-            return None, str(why)
-        token = response.json()["token"]
-        return token, str(claims(token).get("role", ""))
+        try:
+            with self._client(email, password) as client:
+                token = client.login()
+                return token, client.role() or ""
+        except ApiAuthError as exc:
+            return None, str(exc)
+        except ApiError as exc:
+            if exc.status == 429:  # throttled: the api's own words, not "unreachable"
+                return None, str(exc)
+            raise _unreachable(self.url, exc) from exc
 
-    def get(self, path: str, token: str):
-        response = self._call("GET", path, token)
-        if response.status_code == 401:
-            raise PermissionError("the api refused the session: log in again")
-        response.raise_for_status()
-        return response.json()
+    def devices(self, email: str, token: str) -> list[dict]:
+        return [d.model_dump() for d in self._read(email, token, lambda c: c.devices())]
+
+    def releases(self, email: str, token: str) -> list[int]:
+        return self._read(email, token, lambda c: c.release_versions())
+
+    def _read(self, email: str, token: str, call):
+        try:
+            with self._client(email, token=token) as client:
+                return call(client)
+        except ApiAuthError as exc:
+            raise PermissionError(f"the api refused the session: log in again ({exc})") from exc
+        except ApiError as exc:
+            raise _unreachable(self.url, exc) from exc
 
 
-def claims(token: str) -> dict:
-    """The claims of a token the api has just issued to us (read, not verified: the api signs them
-    with a secret only it holds; what the console trusts is its own signed session)."""
-    try:
-        payload = token.split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return {}
+#: one quick retry: a page should say the api is unreachable within seconds, not wait like a device
+PAGE_RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=0.5)
+
+
+def _unreachable(url: str, exc: ApiError) -> ApiUnreachable:
+    return ApiUnreachable(f"the api at {url} is unreachable: {exc}")

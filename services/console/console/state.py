@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from azaion_shared.labels import read_labels
-from azaion_shared.paths import IMAGE_SUFFIX, DataRoot
+from azaion_shared.paths import (
+    IMAGE_SUFFIX,
+    MARKER_SUFFIX,
+    REJECTED_RAW_SUFFIX,
+    REJECTED_REASON_SUFFIX,
+    DataRoot,
+    RunDir,
+)
 
 #: ultralytics' results.csv columns the run page draws, grouped into charts
 CHARTS = {
@@ -154,25 +161,25 @@ class Pipeline:
 
     def counts(self) -> dict:
         data = self.names("data")
-        markers = self.listing.names(self.root.processed.markers, ".json")
+        markers = self.listing.names(self.root.processed.markers, MARKER_SUFFIX)
         return {
             "seed": len(self.names("data-seed")),
             "data": len(data),
             "deleted": len(self.names("data_deleted")),
             "augmented": len(data & markers),
             "pending": len(data - markers),
-            "rejected": len(self.listing.names(self.root.rejected, ".bin")),
+            "rejected": len(self.listing.names(self.root.rejected, REJECTED_RAW_SUFFIX)),
         }
 
     def rejected(self) -> list[dict]:
         """Rejected messages, newest offset first: stem, epoch, offset, size, reason."""
         out = []
-        for stem in self.listing.names(self.root.rejected, ".bin"):
+        for stem in self.listing.names(self.root.rejected, REJECTED_RAW_SUFFIX):
             epoch, _, rest = stem.partition("-")
             offset = rest.partition("-")[0]
-            raw = self.root.rejected / f"{stem}.bin"
+            raw = self.root.rejected / f"{stem}{REJECTED_RAW_SUFFIX}"
             try:
-                reason = (self.root.rejected / f"{stem}.reason.txt").read_text().strip()
+                reason = (self.root.rejected / f"{stem}{REJECTED_REASON_SUFFIX}").read_text().strip()
                 stat = raw.stat()
             except FileNotFoundError:
                 continue
@@ -189,9 +196,9 @@ class Pipeline:
         return sorted(out, key=lambda r: (r["offset"] is None, -(r["offset"] or 0)))
 
     def rejected_raw(self, stem: str) -> Path | None:
-        if stem not in self.listing.names(self.root.rejected, ".bin"):
+        if stem not in self.listing.names(self.root.rejected, REJECTED_RAW_SUFFIX):
             return None
-        return self.root.rejected / f"{stem}.bin"
+        return self.root.rejected / f"{stem}{REJECTED_RAW_SUFFIX}"
 
     def labels(self, key: str, name: str) -> list:
         try:
@@ -201,33 +208,31 @@ class Pipeline:
 
     # --- models ----------------------------------------------------------------------------------
     def current_run(self) -> str | None:
-        found = _read_json(self.root.models / "azaion.pt.json")
+        found = _read_json(self.root.current_run_file)
         return found.get("run") if found else None
 
     def run_names(self) -> list[str]:
         models = self.root.models
         listed = self.listing.names(models, "")
-        return sorted(
-            n for n in listed if (models / n / "results.csv").is_file() or (models / n / "gate.json").is_file()
-        )
+        return sorted(n for n in listed if RunDir(models / n).results.is_file() or RunDir(models / n).gate.is_file())
 
     def run(self, name: str) -> Run | None:
-        path = self.root.models / name
+        files = self.root.run(name)
+        path = files.path
         if name.startswith(".") or "/" in name or not path.is_dir():
             return None
-        files = ("results.csv", "gate.json", "dataset-manifest.json", "dataset-histogram.json")
-        stamp = (*tuple(_mtime(path / f) for f in files), self.current_run())
+        stamp = (*tuple(_mtime(f) for f in files.watched()), self.current_run())
         with self._lock:
             hit = self._runs.get(name)
         if hit is not None and hit[0] == stamp:
             return hit[1]
         run = Run(name, path)
         with contextlib.suppress(FileNotFoundError):
-            run.columns = parse_results((path / "results.csv").read_text())
+            run.columns = parse_results(files.results.read_text())
         run.epochs = len(run.columns.get("epoch", []))
-        run.gate = _read_json(path / "gate.json")
-        run.manifest = _read_json(path / "dataset-manifest.json")
-        run.histogram = _read_json(path / "dataset-histogram.json")
+        run.gate = _read_json(files.gate)
+        run.manifest = _read_json(files.dataset.manifest)
+        run.histogram = _read_json(files.dataset.histogram)
         run.promoted = stamp[-1] == name
         run.modified = max((s for s in stamp[:-1] if s), default=0.0)
         with self._lock:
@@ -244,7 +249,7 @@ class Pipeline:
         if run is None:
             return {}
         try:
-            names = yaml.safe_load((self.root.models / run / "dataset-data.yaml").read_text()).get("names", {})
+            names = yaml.safe_load(self.root.run(run).dataset.data_yaml.read_text()).get("names", {})
         except (FileNotFoundError, AttributeError, yaml.YAMLError):
             return {}
         if isinstance(names, list):

@@ -21,7 +21,7 @@ from azaion_shared.atomic import atomic_write_bytes
 from azaion_shared.crypto import MAGIC, decrypt_bytes, encrypt_bytes
 from azaion_shared.distribution import big_name, small_name
 from azaion_shared.errors import ChecksumMismatchError, DecryptionError
-from azaion_shared.model_formats import BACKENDS, ONNX, RKNN, TENSORRT, format_of
+from azaion_shared.model_formats import AUTO, BACKENDS, ONNX, RKNN, TENSORRT, format_of
 from azaion_shared.releases import Artifact, Release
 from azaion_shared.split import expected_total
 from inference.device import Device
@@ -125,9 +125,9 @@ class Acquirer:
         return path.read_bytes()
 
     # --- which artifact ------------------------------------------------------------------------------
-    def acquire(self, release: Release, device: Device, backend: str = "auto") -> Model:
+    def acquire(self, release: Release, device: Device, backend: str = AUTO) -> Model:
         """The model of ``release`` for ``device`` (``backend`` forces one: onnxruntime, tensorrt, rknn)."""
-        want = device.format if backend == "auto" else BACKENDS[backend]
+        want = device.format if backend == AUTO else BACKENDS[backend]
         if want is TENSORRT:
             return self._engine(release, device)
         if want is RKNN:

@@ -22,7 +22,7 @@ class Device:
     @property
     def kind(self) -> str:
         """``nvidia``, ``rockchip`` or ``cpu`` (for people; code asks ``format``)."""
-        return {"tensorrt": "nvidia", "rknn": "rockchip"}.get(self.format.name, "cpu")
+        return {TENSORRT.name: "nvidia", RKNN.name: "rockchip"}.get(self.format.name, "cpu")
 
     def engine_name(self) -> str | None:
         return TENSORRT.resource(self.compute_capability) if self.compute_capability else None

@@ -10,9 +10,10 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from azaion_shared.api_client import ApiClientSettings
+from azaion_shared.model_formats import AUTO, BACKEND_CHOICES
 from azaion_shared.settings import AzaionSettings, ModelKeyFields
 
-BackendName = Literal["auto", "onnxruntime", "tensorrt", "rknn"]
+BackendName = Literal[BACKEND_CHOICES]
 Point = tuple[float, float]
 
 
@@ -31,7 +32,7 @@ class Zone(BaseModel):
 
 
 class InferenceOptions(BaseModel):
-    backend: BackendName = Field("auto", description="auto picks TensorRT on NVIDIA, RKNN on Rockchip, else ONNX.")
+    backend: BackendName = Field(AUTO, description="auto picks TensorRT on NVIDIA, RKNN on Rockchip, else ONNX.")
     cache_dir: Path | None = Field(
         None, description="Encrypted model parts are cached here; default {root}/edge-cache."
     )

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from azaion_shared.cli import run_main, service_settings
+from azaion_shared.roles import Role
 
 log = logging.getLogger("ingestor")
 
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     for kind in ("created", "edited"):
         cmd = kinds.add_parser(kind, help=f"{kind.capitalize()}: one message per JPEG image (+ its YOLO label)")
         cmd.add_argument("images", nargs="+", type=Path, help="JPEG files, or folders of them")
-        cmd.add_argument("--role", default="Operator", help="annotator role (Validator/Admin write to data/)")
+        cmd.add_argument("--role", default=Role.OPERATOR.value, help="annotator role (Validator/Admin write to data/)")
         cmd.add_argument(
             "--labels-dir",
             type=Path,

@@ -7,29 +7,26 @@ import shutil
 from pathlib import Path
 
 from azaion_shared.atomic import atomic_write_bytes, atomic_write_text
-from azaion_shared.paths import DataRoot
+from azaion_shared.paths import DataRoot, DatasetDir, RunDir
 from trainer.training import run_dir
-
-CURRENT = "azaion.pt"
 
 
 def archive(root: DataRoot, run: str, dataset: Path) -> Path:
     """Copy weights, results.csv, plots and arguments of the run, with the dataset manifest."""
-    source = run_dir(root, run)
-    target = root.model_run(run)
-    (target / "weights").mkdir(parents=True, exist_ok=True)
-    for name in ("best.pt", "last.pt"):
-        if (source / "weights" / name).exists():
-            _copy(source / "weights" / name, target / "weights" / name)
-    for path in source.iterdir():
+    source, target, formed = RunDir(run_dir(root, run)), root.run(run), DatasetDir(dataset)
+    target.weights.mkdir(parents=True, exist_ok=True)
+    for weights in ("best", "last"):
+        if getattr(source, weights).exists():
+            _copy(getattr(source, weights), getattr(target, weights))
+    for path in source.path.iterdir():
         if path.is_file() and path.suffix in (".png", ".jpg", ".yaml"):
-            _copy(path, target / path.name)
-    if (source / "results.csv").exists():
-        atomic_write_text(target / "results.csv", _one_row_per_epoch((source / "results.csv").read_text()))
-    for name in ("manifest.json", "histogram.txt", "histogram.json", "data.yaml"):
-        if (dataset / name).exists():
-            _copy(dataset / name, target / f"dataset-{name}")
-    return target
+            _copy(path, target.path / path.name)
+    if source.results.exists():
+        atomic_write_text(target.results, _one_row_per_epoch(source.results.read_text()))
+    for name in DatasetDir.FILES:
+        if formed.file(name).exists():
+            _copy(formed.file(name), target.dataset.file(name))
+    return target.path
 
 
 def _one_row_per_epoch(text: str) -> str:
@@ -47,10 +44,9 @@ def _one_row_per_epoch(text: str) -> str:
 
 def promote(root: DataRoot, run: str) -> Path:
     """models/{run}/weights/best.pt -> models/azaion.pt, atomically."""
-    best = root.model_run(run) / "weights" / "best.pt"
-    current = root.models / CURRENT
-    _copy(best, current)
-    atomic_write_text(root.models / "azaion.pt.json", json.dumps({"run": run}, indent=2))
+    current = root.current_model
+    _copy(root.run(run).best, current)
+    atomic_write_text(root.current_run_file, json.dumps({"run": run}, indent=2))
     return current
 
 

@@ -27,7 +27,7 @@ import yaml
 from azaion_shared.atomic import atomic_write_text, fsync_dir, temp_path_for
 from azaion_shared.errors import LabelError
 from azaion_shared.labels import parse_labels
-from azaion_shared.paths import DataRoot
+from azaion_shared.paths import DataRoot, DatasetDir
 from trainer.classes import HEAD_SIZE, padded_names
 from trainer.errors import DatasetError
 
@@ -253,8 +253,8 @@ def _build(root, run, out, building, classes, groups, seed, ratios, variants_in_
         images.mkdir(parents=True)
         labels.mkdir(parents=True)
     known = set(classes)
-    result = DatasetResult(path=out, data_yaml=out / "data.yaml")
-    files = building
+    result = DatasetResult(path=out, data_yaml=DatasetDir(out).data_yaml)
+    files = DatasetDir(building)
     plan = []
     assigned = {original: split_of(original, seed, ratios) for original in sorted(groups)}
     _never_empty(assigned, ratios)
@@ -286,9 +286,9 @@ def _build(root, run, out, building, classes, groups, seed, ratios, variants_in_
         "nc": HEAD_SIZE,
         "names": padded_names(classes),
     }
-    atomic_write_text(files / "data.yaml", yaml.safe_dump(data, sort_keys=False))
+    atomic_write_text(files.data_yaml, yaml.safe_dump(data, sort_keys=False))
     atomic_write_text(
-        files / "manifest.json",
+        files.manifest,
         json.dumps(
             {
                 "run": run,
@@ -302,8 +302,8 @@ def _build(root, run, out, building, classes, groups, seed, ratios, variants_in_
             indent=2,
         ),
     )
-    atomic_write_text(files / "histogram.txt", format_histogram(result.histogram, classes))
-    atomic_write_text(files / "histogram.json", json.dumps(result.histogram, indent=2))
+    atomic_write_text(files.histogram_text, format_histogram(result.histogram, classes))
+    atomic_write_text(files.histogram, json.dumps(result.histogram, indent=2))
     if result.counts["train"] == 0:
         raise DatasetError(f"no training images in {out}: every annotation was corrupt or went to valid/test")
     return result

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from azaion_shared.atomic import atomic_write_text
 from azaion_shared.paths import DataRoot
-from trainer.archive import CURRENT
 from trainer.training import offline
 
 log = logging.getLogger(__name__)
@@ -52,9 +51,9 @@ def decide(
     root: DataRoot, run: str, data_yaml: Path, test_images: int, imgsz: int, device: str, margin: float, force: bool
 ) -> GateDecision:
     split = "test" if test_images > 0 else "val"  # a tiny data set may leave test empty
-    new = root.model_run(run) / "weights" / "best.pt"
+    new = root.run(run).best
     new_map, new_map50 = evaluate(new, data_yaml, split, imgsz, device)
-    current = root.models / CURRENT
+    current = root.current_model
     if not current.exists():
         decision = GateDecision(True, "no current model: the first one is published", split, new_map, new_map50)
     else:
@@ -67,6 +66,6 @@ def decide(
     if force and not decision.publish:
         decision.publish, decision.forced = True, True
         decision.reason += " -- forced by --force"
-    atomic_write_text(root.model_run(run) / "gate.json", json.dumps(asdict(decision), indent=2))
+    atomic_write_text(root.run(run).gate, json.dumps(asdict(decision), indent=2))
     log.info("gate: %s", decision.reason)
     return decision

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from azaion_shared.atomic import atomic_write_text, clean_temp_files
 from azaion_shared.model_formats import FORMATS
-from azaion_shared.paths import DataRoot
+from azaion_shared.paths import DataRoot, DatasetDir
 from trainer import archive, dataset, export, formats, gate, training
 from trainer.classes import load_classes
 from trainer.errors import TrainerError
@@ -77,7 +77,7 @@ class Pipeline:
             dataset.SplitRatios(o.train_ratio, o.valid_ratio, o.test_ratio),
             o.variants_in_eval,
         )
-        print((result.path / "histogram.txt").read_text(), end="")
+        print(DatasetDir(result.path).histogram_text.read_text(), end="")
         print(
             f"dataset {run}: "
             + ", ".join(f"{s} {result.counts[s]} images ({result.groups[s]} originals)" for s in dataset.SPLITS)
@@ -101,7 +101,7 @@ class Pipeline:
         return {**args, **self.options.overrides, **(extra or {})}
 
     def train(self, run: str, extra: dict | None = None) -> None:
-        data_yaml = self.root.dataset(run) / "data.yaml"
+        data_yaml = self.root.dataset_dir(run).data_yaml
         if not data_yaml.exists():
             raise TrainerError(f"no dataset for run {run}: form it first (`python -m trainer dataset --run {run}`)")
         self.set_state(run, "training")
@@ -123,11 +123,11 @@ class Pipeline:
         self.set_state(run, "trained")
 
     def gate(self, run: str, force: bool = False) -> gate.GateDecision:
-        manifest = json.loads((self.root.dataset(run) / "manifest.json").read_text())
+        manifest = json.loads(self.root.dataset_dir(run).manifest.read_text())
         decision = gate.decide(
             self.root,
             run,
-            self.root.dataset(run) / "data.yaml",
+            self.root.dataset_dir(run).data_yaml,
             manifest["counts"]["test"],
             self.resolved["imgsz"],
             self.options.device,
@@ -161,7 +161,7 @@ class Pipeline:
         )
         exported = export.export(
             self.root,
-            self.root.models / archive.CURRENT,
+            self.root.current_model,
             run,
             request,
             onnx_resource=self.options.resource_name,
@@ -202,7 +202,7 @@ class Pipeline:
         from trainer.release import ArtifactFile
 
         files = [ArtifactFile.beside(self.artifact(fmt)) for fmt in formats or self.options.export_formats]
-        run = run or json.loads((self.root.models / "azaion.pt.json").read_text()).get("run", "unknown")
+        run = run or json.loads(self.root.current_run_file.read_text()).get("run", "unknown")
         metrics = self.gate_metrics(run)
         classes = next((f.meta["names"] for f in files if f.meta.get("names")), {})
         promote = self.options.promote if promote is None else promote
@@ -216,7 +216,7 @@ class Pipeline:
 
     def gate_metrics(self, run: str) -> dict[str, float]:
         try:
-            gate_file = json.loads((self.root.model_run(run) / "gate.json").read_text())
+            gate_file = json.loads(self.root.run(run).gate.read_text())
         except (FileNotFoundError, ValueError):
             return {}
         return {"map50_95": gate_file.get("new_map50_95"), "map50": gate_file.get("new_map50")}

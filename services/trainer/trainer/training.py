@@ -13,7 +13,7 @@ import re
 import shutil
 from pathlib import Path
 
-from azaion_shared.paths import DataRoot
+from azaion_shared.paths import DataRoot, RunDir
 from trainer.errors import TrainingError
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def loadable(path: Path) -> bool:
 
 def resume_checkpoint(root: DataRoot, run: str) -> Path:
     """The newest checkpoint of ``run`` that loads (last.pt, else the latest epochN.pt)."""
-    weights = run_dir(root, run) / "weights"
+    weights = RunDir(run_dir(root, run)).weights
     if not weights.is_dir():
         raise TrainingError(f"no checkpoints for run {run} in {weights}; start it with `python -m trainer train`")
     epochs = sorted(
@@ -75,7 +75,7 @@ def resume_checkpoint(root: DataRoot, run: str) -> Path:
         key=lambda p: int(p.stem[5:]),
         reverse=True,
     )
-    for candidate in [weights / "last.pt", *epochs]:
+    for candidate in [weights / RunDir.LAST, *epochs]:
         if candidate.is_file() and loadable(candidate):
             return candidate
         if candidate.exists():
@@ -88,7 +88,7 @@ def resume(root: DataRoot, run: str) -> Path:
     from ultralytics import YOLO
 
     checkpoint = resume_checkpoint(root, run)
-    last = checkpoint.parent / "last.pt"
+    last = checkpoint.parent / RunDir.LAST
     if checkpoint != last:
         shutil.copyfile(checkpoint, last)  # ultralytics resumes from the file it is given
     log.info("resuming run %s from %s", run, checkpoint)
@@ -103,7 +103,7 @@ def finished(root: DataRoot, run: str) -> bool:
     """True when the run trained all its epochs (ultralytics marks the final checkpoint with epoch -1)."""
     import torch
 
-    last = run_dir(root, run) / "weights" / "last.pt"
+    last = RunDir(run_dir(root, run)).last
     if not last.is_file():
         return False
     try:
