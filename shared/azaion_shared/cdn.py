@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 
 from azaion_shared.atomic import atomic_move, atomic_write_text, atomic_writer, fsync_dir
-from azaion_shared.errors import ChecksumMismatchError, ConfigError, StorageError
+from azaion_shared.errors import ChecksumMismatchError, ConfigError, StorageError, map_exceptions
 from azaion_shared.tls import check_url
 
 log = logging.getLogger(__name__)
@@ -166,23 +166,23 @@ class S3Storage(Storage):
 
         return (BotoCoreError, ClientError)
 
+    def _s3(self, what: str):
+        """The one translation table of S3's errors (botocore's, and the local file's) into StorageError."""
+        return map_exceptions(dict.fromkeys((*self._errors(), OSError), StorageError), what)
+
     def ensure_bucket(self) -> None:
         try:
             self._client.head_bucket(Bucket=self.bucket)
         except self._errors():
-            try:
+            with self._s3(f"cannot create bucket {self.bucket}"):
                 self._client.create_bucket(Bucket=self.bucket)
-            except self._errors() as exc:
-                raise StorageError(f"cannot create bucket {self.bucket}: {exc}") from exc
 
     def upload(self, name: str, path: str | Path) -> str:
         digest = sha256_file(path)
-        try:
+        with self._s3(f"upload of {name} to s3://{self.bucket} failed"):
             self._client.upload_file(
                 str(path), self.bucket, name, ExtraArgs={"Metadata": {SHA_KEY: digest}}, Config=self._transfer
             )
-        except (*self._errors(), OSError) as exc:
-            raise StorageError(f"upload of {name} to s3://{self.bucket} failed: {exc}") from exc
         return digest
 
     def download(self, name: str, dest: str | Path) -> Path:
@@ -190,10 +190,8 @@ class S3Storage(Storage):
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_name(dest.name + ".part")
-        try:
+        with self._s3(f"{name} is not available in s3://{self.bucket}"):
             head = self._client.head_object(Bucket=self.bucket, Key=name)
-        except self._errors() as exc:
-            raise StorageError(f"{name} is not available in s3://{self.bucket}: {exc}") from exc
         size = head["ContentLength"]
         expected = head.get("Metadata", {}).get(SHA_KEY)
         etag = head.get("ETag")
@@ -251,18 +249,14 @@ class S3Storage(Storage):
     def link(self, name: str, seconds: int) -> str | Path | None:
         if not self.exists(name):
             return None
-        try:
+        with self._s3(f"cannot presign {name} in s3://{self.bucket}"):
             return self._signer.generate_presigned_url(
                 "get_object", Params={"Bucket": self.bucket, "Key": name}, ExpiresIn=seconds
             )
-        except self._errors() as exc:
-            raise StorageError(f"cannot presign {name} in s3://{self.bucket}: {exc}") from exc
 
     def delete(self, name: str) -> None:
-        try:
+        with self._s3(f"cannot delete {name} from s3://{self.bucket}"):
             self._client.delete_object(Bucket=self.bucket, Key=name)
-        except self._errors() as exc:
-            raise StorageError(f"cannot delete {name} from s3://{self.bucket}: {exc}") from exc
 
 
 def _is_precondition_failure(exc: Exception) -> bool:

@@ -1,4 +1,5 @@
-"""Boxes drawn on images, tiles and grids of them: the contact sheet and the dataset visualiser.
+"""Boxes drawn on images, tiles and grids of them: the annotated video, the console's thumbnails, the
+contact sheet and the dataset visualiser all draw here, in one palette.
 
 Needs OpenCV (cv2), which every service that draws already has; imported here only on use.
 """
@@ -13,18 +14,34 @@ from azaion_shared.labels import Box
 if TYPE_CHECKING:
     import numpy as np
 
-PALETTE = [
-    (56, 56, 255),
-    (151, 157, 255),
-    (31, 112, 255),
-    (29, 178, 255),
-    (49, 210, 207),
-    (10, 249, 72),
-    (23, 204, 146),
-    (134, 219, 61),
-    (52, 147, 26),
-    (187, 212, 0),
+# ultralytics' palette (BGR), so that a class looks the same here as in its plots.
+_HEX = [
+    "FF3838",
+    "FF9D97",
+    "FF701F",
+    "FFB21D",
+    "CFD231",
+    "48F90A",
+    "92CC17",
+    "3DDB86",
+    "1A9334",
+    "00D4BB",
+    "2C99A8",
+    "00C2FF",
+    "344593",
+    "6473FF",
+    "0018EC",
+    "8438FF",
+    "520085",
+    "CB38FF",
+    "FF95C8",
+    "FF37C7",
 ]
+PALETTE = [(int(h[4:6], 16), int(h[2:4], 16), int(h[0:2], 16)) for h in _HEX]
+
+
+def colour(class_id: int) -> tuple[int, int, int]:
+    return PALETTE[int(class_id) % len(PALETTE)]
 
 
 def gui_available() -> bool:
@@ -37,23 +54,44 @@ def gui_available() -> bool:
     return False
 
 
-def draw_boxes(image: np.ndarray, boxes: Iterable[Box], names: dict[int, str] | None = None) -> np.ndarray:
-    """A copy of ``image`` with normalised YOLO boxes and their class names drawn."""
+def draw_labelled(image: np.ndarray, xyxy: np.ndarray, class_ids, labels: list[str]) -> np.ndarray:
+    """Draw boxes (pixels, xyxy) with their labels on ``image`` in place, each in its class's colour, and
+    return it: the one drawer of the project (annotated video, contact sheets, thumbnails, visualiser)."""
     import cv2
 
-    out = image.copy()
-    h, w = out.shape[:2]
-    thickness = max(2, round(min(h, w) / 300))
-    for box in boxes:
-        x1, y1, x2, y2 = box.corners()
-        color = PALETTE[box.class_id % len(PALETTE)]
-        p1, p2 = (round(x1 * w), round(y1 * h)), (round(x2 * w), round(y2 * h))
-        cv2.rectangle(out, p1, p2, color, thickness)
-        text = (names or {}).get(box.class_id, str(box.class_id))
+    thickness = max(round(sum(image.shape[:2]) / 2 * 0.003), 1)
+    font_scale = thickness / 3
+    for box, cls, text in zip(xyxy, class_ids, labels, strict=True):
+        x1, y1, x2, y2 = (round(float(v)) for v in box)
+        col = colour(cls)
+        cv2.rectangle(image, (x1, y1), (x2, y2), col, thickness, cv2.LINE_AA)
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, max(thickness - 1, 1))
+        top = y1 - th - base - 2 if y1 - th - base - 2 >= 0 else y1
+        cv2.rectangle(image, (x1, top), (x1 + tw + 2, top + th + base + 2), col, -1, cv2.LINE_AA)
+        luminance = 0.299 * col[2] + 0.587 * col[1] + 0.114 * col[0]
+        text_colour = (0, 0, 0) if luminance > 140 else (255, 255, 255)
         cv2.putText(
-            out, text, (p1[0], max(12, p1[1] - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.25 * thickness, color, thickness
+            image,
+            text,
+            (x1 + 1, top + th + 1),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font_scale,
+            text_colour,
+            max(thickness - 1, 1),
+            cv2.LINE_AA,
         )
-    return out
+    return image
+
+
+def draw_boxes(image: np.ndarray, boxes: Iterable[Box], names: dict[int, str] | None = None) -> np.ndarray:
+    """A copy of ``image`` with normalised YOLO boxes and their class names drawn."""
+    import numpy as np
+
+    boxes = list(boxes)
+    h, w = image.shape[:2]
+    xyxy = np.array([b.corners() for b in boxes], np.float64).reshape(-1, 4) * (w, h, w, h)
+    classes = [b.class_id for b in boxes]
+    return draw_labelled(image.copy(), xyxy, classes, [(names or {}).get(c, str(c)) for c in classes])
 
 
 def tile(image: np.ndarray, title: str, boxes: Iterable[Box], names=None, width: int = 480) -> np.ndarray:

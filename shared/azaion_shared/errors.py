@@ -21,13 +21,17 @@ so a service can catch one type at its top level::
     └── each service's own base: IngestorError, AugmentorError, TrainerError, InferenceError,
         ApiServiceError (in ``<service>/errors.py``)
 
-Third-party exceptions are translated at the boundary that meets them
-(``raise XError(...) from exc``), never leaked. A service's ``main`` runs through
-:func:`azaion_shared.cli.run_main`, which turns any of these into exit status 2.
+Third-party exceptions are translated at the one module that meets them, with one table per family
+(:func:`map_exceptions`, as httpx's ``_exceptions.py`` does): HTTP in ``api_client`` (httpx), S3 in
+``cdn`` (botocore), each vendor SDK in its ``vendors/*`` module. Our own exceptions travel as they
+were raised: a service never re-raises one of ours as a twin of its own. A service's ``main`` runs
+through :func:`azaion_shared.cli.run_main`, which turns any of these into exit status 2.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 
@@ -106,3 +110,14 @@ class RuntimeUnavailable(ModelRuntimeError):
 
 class ModelLoadError(ModelRuntimeError):
     """The runtime cannot read, parse or build the model."""
+
+
+@contextlib.contextmanager
+def map_exceptions(table: Mapping[type[BaseException], type[AzaionError]], what: str) -> Iterator[None]:
+    """Inside the block, a foreign exception listed in ``table`` becomes ours: ``ours(f"{what}: {exc}")``,
+    chained to it. The first matching entry wins; anything else passes through untouched."""
+    try:
+        yield
+    except tuple(table) as exc:
+        ours = next(target for foreign, target in table.items() if isinstance(exc, foreign))
+        raise ours(f"{what}: {exc}") from exc

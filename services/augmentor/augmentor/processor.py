@@ -165,7 +165,7 @@ class Processor:
                 return Result(name, "skipped", reason="failed before and unchanged since")
             try:
                 result = self._generate(name, state)
-            except UnreadableImageError as exc:
+            except (UnreadableImageError, LabelError) as exc:  # a label that cannot be read: set aside as well
                 self._set_aside(name, state, str(exc))
                 return Result(name, "failed", seconds=time.perf_counter() - started, reason=str(exc))
         result.seconds = time.perf_counter() - started
@@ -182,11 +182,8 @@ class Processor:
         codec = time.perf_counter() - t0
         if image is None:
             raise UnreadableImageError(f"data/images/{name}.jpg does not decode as an image")
-        try:
-            label_path = self.root.data.label(name)
-            boxes = read_labels(label_path) if label_path.exists() else []
-        except LabelError as exc:
-            raise UnreadableImageError(str(exc)) from exc
+        label_path = self.root.data.label(name)
+        boxes = read_labels(label_path) if label_path.exists() else []
         boxes = correct_boxes(boxes, self.options.min_box_size)
         result = Result(name, "processed", codec_seconds=codec)
         staged: list = []  # written now, made durable together (one syncfs), then renamed into place

@@ -136,7 +136,7 @@ class Acquirer:
             artifact = release.artifact(RKNN.name)
             if artifact is not None:
                 return Model(artifact.resource, RKNN.name, self.fetch(release, artifact), "published", release.version)
-            if backend == "rknn":
+            if backend == RKNN.backend:
                 raise ModelError(f"release {release.version} has no RKNN model (export and release one)")
             log.warning("release %d has no RKNN model; running its ONNX model on the CPU instead", release.version)
         return self._onnx(release)
@@ -146,7 +146,7 @@ class Acquirer:
         rockchip image on a board without librknnrt.so, or not on a board at all. The device runs ONNX on its
         CPU instead."""
         if self.rknn_missing is None:
-            from azaion_shared.vendors import rknn
+            from inference.backends import rknn
 
             self.rknn_missing = rknn.runtime_missing
         missing = self.rknn_missing()
@@ -175,9 +175,9 @@ class Acquirer:
         if onnx is None:
             raise ModelError(f"release {release.version} has no ONNX model to build a TensorRT engine from")
         if self.tensorrt_version is None:
-            from azaion_shared.vendors import tensorrt
+            from inference.backends import tensorrt
 
-            self.tensorrt_version = lambda: str(tensorrt.tensorrt().__version__)
+            self.tensorrt_version = tensorrt.version
         return self.cache.engine_path(onnx.plaintext_sha256, self.tensorrt_version(), device.compute_capability or "")
 
     def build_engine(self, release: Release, device: Device, reuse: bool = False) -> Model:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from azaion_shared.model_formats import ONNX, RKNN, TENSORRT, ModelFormat
-from azaion_shared.vendors import tensorrt
+from inference.backends import rknn, tensorrt
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,6 @@ def detect() -> Device:
     cc = tensorrt.compute_capability()
     if cc:
         return Device(TENSORRT, f"NVIDIA GPU, compute capability {cc[:-1]}.{cc[-1]}", cc)
-    if "rockchip,rk3588" in tensorrt.device_tree():
+    if rknn.on_this_board():
         return Device(RKNN, "Rockchip RK3588 NPU")
     return Device(ONNX, "no GPU or NPU found: ONNX Runtime")

@@ -1,26 +1,27 @@
 """Errors of the inference service::
 
 InferenceError
-├── ModelError            the model cannot be fetched, decrypted, read or built
-├── BackendUnavailable    the runtime a backend needs is not installed or finds no device
 ├── SourceError           the video source cannot be opened or read
 ├── OutputError           an output cannot be opened (a window without GUI support, a file, a port)
 └── Stopped               inside the pipeline: another stage failed or the user stopped it (never escapes)
+
+and two of the shared tree under the names this service has always used, so that what a vendor
+module raises reaches the device's report as it was raised, never translated into a twin:
+
+ModelError            = azaion_shared.errors.ModelLoadError: the model cannot be fetched, decrypted,
+                        read or built
+BackendUnavailable    = azaion_shared.errors.RuntimeUnavailable: the runtime a backend needs is not
+                        installed or finds no device
 """
 
-from azaion_shared.errors import AzaionError
+from azaion_shared.errors import AzaionError, ModelLoadError, RuntimeUnavailable
+
+ModelError = ModelLoadError
+BackendUnavailable = RuntimeUnavailable
 
 
 class InferenceError(AzaionError):
     """Base of the inference service's errors."""
-
-
-class ModelError(InferenceError):
-    """The model cannot be fetched, decrypted, read or built."""
-
-
-class BackendUnavailable(InferenceError):
-    """A backend's runtime is missing here (the message says what to install or which backend to use)."""
 
 
 class SourceError(InferenceError):

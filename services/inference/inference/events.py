@@ -16,7 +16,6 @@ camera that holds still (a hovering or tethered drone, a mast).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,9 +24,7 @@ from inference.postprocess import Detections
 from inference.settings import Line, Zone
 from inference.sinks import JsonLines
 from inference.source import Frame
-
-if TYPE_CHECKING:
-    from inference.tracking import Track
+from inference.tracks import Track
 
 
 class EventLog(JsonLines):
@@ -77,8 +74,6 @@ class Events:
     def step(
         self, frame: Frame, detections: Detections, appeared: list[Track], tracks: dict[int, Track], buffer: int, info
     ) -> None:
-        import supervision as sv
-
         self._step += 1
         for track in appeared:
             self.log.write(self._record("appeared", track, frame, info))
@@ -87,12 +82,7 @@ class Events:
         for track_id in ids[on_track]:
             self._seen[int(track_id)] = self._step
         if on_track.any() and (self._lines or self._zones):
-            tracked = sv.Detections(
-                xyxy=detections.boxes[on_track].astype(np.float32),
-                confidence=detections.scores[on_track],
-                class_id=detections.classes[on_track],
-                tracker_id=ids[on_track],
-            )
+            tracked = detections.to_supervision(on_track)
             for name, line in self._lines:
                 crossed_in, crossed_out = line.trigger(tracked)
                 for track_id, into, out in zip(tracked.tracker_id, crossed_in, crossed_out, strict=True):

@@ -84,7 +84,7 @@ def start(channel: Channel) -> Start:
         channel.poll()
     except ApiNotFoundError:
         if channel.pointer is None:
-            raise ModelError(
+            raise ApiNotFoundError(
                 f"nothing is released on channel {channel.name} yet: train and publish a model first "
                 "(`python -m trainer run`, or `python -m trainer release promote VERSION`)"
             ) from None

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from azaion_shared.drawing import draw_labelled
 from inference.backends.base import Backend
-from inference.draw import draw
 from inference.errors import Stopped
 from inference.letterbox import Placement, letterbox, rect_size
 from inference.postprocess import Detections, postprocess
@@ -285,7 +285,11 @@ class Pipeline:
         detections = merge(work.parts, self.tile_merge, self.max_det) if work.views > 1 else work.parts[0]
         if self.tracking is not None:
             detections = self.tracking.step(frame, detections, info)
-        drawn = draw(frame.image.copy(), detections, info) if any(s.needs_drawing for s in self.sinks) else None
+        drawn = (
+            draw_labelled(frame.image.copy(), detections.boxes, detections.classes, detections.labels(info))
+            if any(s.needs_drawing for s in self.sinks)
+            else None
+        )
         for sink in self.sinks:
             sink.write(frame, detections, drawn, model)
         if self.on_frame:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from azaion_shared.model_info import ModelInfo
 from inference.letterbox import Placement, unletterbox
 
 MAX_WH = 7680
@@ -36,6 +37,33 @@ class Detections:
 
     def __len__(self) -> int:
         return len(self.scores)
+
+    def labels(self, info: ModelInfo) -> list[str]:
+        """What a drawn box says: ``#12 car 0.83`` (the track id only on a tracked box)."""
+        out = []
+        for i, (score, cls) in enumerate(zip(self.scores, self.classes, strict=True)):
+            track = self.track_id(i)
+            out.append(f"{'' if track is None else f'#{track} '}{info.name(int(cls))} {score:.2f}")
+        return out
+
+    def to_supervision(self, where: np.ndarray | None = None, **data: np.ndarray):
+        """supervision's ``Detections`` of these (those ``where`` is true), for the supervision and trackers
+        algorithms (tile merging, ByteTrack, line and zone triggers): the one conversion between the two
+        types, made at those libraries' door. ``data``: extra columns that travel with each detection."""
+        import supervision as sv
+
+        keep = slice(None) if where is None else where
+        return sv.Detections(
+            xyxy=self.boxes[keep].astype(np.float32).reshape(-1, 4),
+            confidence=self.scores[keep].astype(np.float32),
+            class_id=self.classes[keep].astype(np.int64),
+            tracker_id=None if self.track_ids is None else self.track_ids[keep],
+            data={k: v[keep] for k, v in data.items()},
+        )
+
+    @classmethod
+    def from_supervision(cls, found) -> Detections:
+        return cls(found.xyxy.astype(np.float32), found.confidence.astype(np.float32), found.class_id.astype(np.int64))
 
     @classmethod
     def empty(cls) -> Detections:

@@ -103,15 +103,13 @@ def merge(parts: list[Detections], threshold: float, max_det: int = 300) -> Dete
         return parts[0]
     import supervision as sv
 
-    joined = sv.Detections(
-        xyxy=np.concatenate([p.boxes for p in parts]).astype(np.float32),
-        confidence=np.concatenate([p.scores for p in parts]).astype(np.float32),
-        class_id=np.concatenate([p.classes for p in parts]).astype(np.int64),
+    joined = Detections(
+        np.concatenate([p.boxes for p in parts]),
+        np.concatenate([p.scores for p in parts]),
+        np.concatenate([p.classes for p in parts]),
     )
-    merged = joined.with_nmm(threshold=threshold, class_agnostic=False, overlap_metric=sv.OverlapMetric.IOS)
+    merged = joined.to_supervision().with_nmm(
+        threshold=threshold, class_agnostic=False, overlap_metric=sv.OverlapMetric.IOS
+    )
     order = np.argsort(-merged.confidence, kind="stable")[:max_det]
-    return Detections(
-        merged.xyxy[order].astype(np.float32),
-        merged.confidence[order].astype(np.float32),
-        merged.class_id[order].astype(np.int64),
-    )
+    return Detections.from_supervision(merged[order])

@@ -15,10 +15,8 @@ the JSONL: a track needs ``track_min_frames`` matches before it gets an id.
 
 from __future__ import annotations
 
-import math
 import time
-from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -28,6 +26,7 @@ from inference.motion import CameraMotion
 from inference.postprocess import Detections
 from inference.settings import InferenceOptions
 from inference.source import Frame
+from inference.tracks import Track
 
 
 class Tracker:
@@ -49,68 +48,14 @@ class Tracker:
 
     def update(self, detections: Detections, boxes: np.ndarray | None = None) -> np.ndarray:
         """Track ids of ``detections``; ``boxes``: where the tracker is to see them (default their boxes)."""
-        import supervision as sv
-
         count = len(detections)
         ids = np.full(count, -1, np.int64)
-        boxes = detections.boxes if boxes is None else boxes
-        found = self._tracker.update(
-            sv.Detections(
-                xyxy=boxes.astype(np.float32).reshape(-1, 4),
-                confidence=detections.scores.astype(np.float32),
-                class_id=detections.classes.astype(np.int64),
-                data={"index": np.arange(count)},
-            )
-        )
+        seen = detections if boxes is None else replace(detections, boxes=boxes)
+        found = self._tracker.update(seen.to_supervision(index=np.arange(count)))
         for index, tracked in zip(found.data.get("index", ()), found.tracker_id, strict=True):
             if tracked >= 0:
                 ids[int(index)] = self._ids.setdefault(int(tracked), len(self._ids) + 1)
         return ids
-
-
-@dataclass
-class Track:
-    """What is known of one track: where it was first and last, its class votes, how far it went (on the
-    ground, in the first frame's pixels, when the camera's motion is compensated)."""
-
-    id: int
-    first_frame: int
-    first_ms: float
-    last_frame: int = 0
-    last_ms: float = 0.0
-    detections: int = 0
-    votes: Counter = field(default_factory=Counter)
-    path_px: float = 0.0
-    centre: tuple[float, float] | None = None  # in the latest frame's pixels
-    ground: tuple[float, float] | None = None
-
-    def see(self, frame: Frame, box: np.ndarray, cls: int, ground: np.ndarray) -> None:
-        centre = ((float(box[0]) + float(box[2])) / 2, (float(box[1]) + float(box[3])) / 2)
-        on_ground = ((float(ground[0]) + float(ground[2])) / 2, (float(ground[1]) + float(ground[3])) / 2)
-        if self.ground is not None:
-            self.path_px += math.dist(self.ground, on_ground)
-        self.centre, self.ground = centre, on_ground
-        self.last_frame, self.last_ms = frame.index, frame.time_ms
-        self.detections += 1
-        self.votes[cls] += 1
-
-    @property
-    def class_id(self) -> int:
-        """The class by majority vote (ties: the class seen first)."""
-        return self.votes.most_common(1)[0][0]
-
-    def as_dict(self, info: ModelInfo) -> dict:
-        return {
-            "track_id": self.id,
-            "class_id": self.class_id,
-            "class_name": info.name(self.class_id),
-            "first_frame": self.first_frame,
-            "last_frame": self.last_frame,
-            "first_ms": round(self.first_ms, 3),
-            "last_ms": round(self.last_ms, 3),
-            "detections": self.detections,
-            "path_px": round(self.path_px, 1),
-        }
 
 
 class Tracking:

@@ -141,7 +141,7 @@ def test_rknn_backend_loads_from_memory_and_matches_onnxruntime(monkeypatch, onn
     assert (backend.batch, backend.input_size) == (4, (128, 128))
     images = batch_of(2)
     np.testing.assert_allclose(backend.infer(images), reference.infer(images), atol=1e-5)
-    rknn = backend.rknn
+    rknn = backend.lite
     backend.close()
     assert rknn.released
     with pytest.raises(ModelError, match="could not load"):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from azaion_shared.cli import run_main, service_settings
 from azaion_shared.logs import setup_logging
+from azaion_shared.model_formats import ONNX
 
 DESCRIPTION = """\
 The training job: dataset from data-processed/ -> YOLO training (resumable) -> archive in
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gate.add_argument("--force", action="store_true")
     export = with_run(sub.add_parser("export", help="export models/azaion.pt (ONNX, TensorRT, RKNN)"), required=True)
-    export.add_argument("--format", choices=list(FORMATS), default="onnx")
+    export.add_argument("--format", choices=list(FORMATS), default=ONNX.name)
     export.add_argument("--imgsz", type=int, help="image size (default: the profile's export size)")
     export.add_argument("--batch", type=int, help="batch (default: the format's)")
     export.add_argument("--precision", help="fp32, fp16 or int8, as the format allows (default: the format's)")

@@ -21,8 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from azaion_shared.atomic import atomic_write_bytes, atomic_write_text
-from azaion_shared.errors import ModelRuntimeError, RuntimeUnavailable
-from azaion_shared.model_formats import ONNX, RKNN, engine_resource
+from azaion_shared.model_formats import ONNX, RKNN, TENSORRT, engine_resource
 from azaion_shared.model_info import ModelInfo, make_bundle
 from azaion_shared.paths import DataRoot
 from azaion_shared.vendors import onnxruntime, tensorrt
@@ -62,9 +61,9 @@ def export(
     started = time.perf_counter()
     log.info("exporting %s as %s ...", weights, request.describe())
     name = request.format.name
-    if name == "onnx":
+    if name == ONNX.name:
         path, resource, meta = _onnx(root, weights, version, request, onnx_resource)
-    elif name == "tensorrt":
+    elif name == TENSORRT.name:
         path, resource, meta = _tensorrt(root, weights, version, request)
     else:
         path, resource, meta = _rknn(root, weights, version, request, rknn_python, samples or [])
@@ -107,10 +106,8 @@ def onnx_model(weights: Path, workdir: Path, version: str, imgsz: int, batch: in
 
 
 def _names(onnx_path: Path) -> dict:
-    try:
-        return onnxruntime.metadata(onnx_path.read_bytes()).get("names") or {}
-    except ModelRuntimeError as exc:
-        raise ExportError(f"cannot read the exported model {onnx_path}: {exc}") from exc
+    """The class names in the exported model (a ModelLoadError from the vendor module when it does not load)."""
+    return onnxruntime.metadata(onnx_path.read_bytes()).get("names") or {}
 
 
 def _onnx(root, weights, version, request, resource):
@@ -136,18 +133,12 @@ def cuda_capability() -> str:
 
 def _tensorrt(root, weights, version, request):
     cc = cuda_capability()
-    try:
-        tensorrt.tensorrt()
-    except RuntimeUnavailable as exc:
-        raise ExportError(f"tensorrt: {exc}") from exc
+    tensorrt.tensorrt()  # RuntimeUnavailable, with the install hint, before anything is exported
     with tempfile.TemporaryDirectory(prefix="azaion-export-") as tmp:
         onnx_path = onnx_model(weights, Path(tmp), version, request.imgsz, request.batch, dynamic=True)
-        try:
-            engine = tensorrt.build_engine(
-                onnx_path.read_bytes(), fp16=request.precision == "fp16", max_batch=request.batch
-            )
-        except ModelRuntimeError as exc:
-            raise ExportError(f"tensorrt: {exc}") from exc
+        engine = tensorrt.build_engine(
+            onnx_path.read_bytes(), fp16=request.precision == "fp16", max_batch=request.batch
+        )
         names = _names(onnx_path)
     name = engine_resource(cc)
     target = root.models / name
@@ -247,7 +238,7 @@ def _rknn(root, weights, version, request, rknn_python, samples):
             dataset = work / "dataset.txt"
             dataset.write_text("\n".join(str(p) for p in samples[: request.calibration_images]) + "\n")
         job = {
-            "onnx": str(onnx_path),
+            "onnx": str(onnx_path),  # the converter's request (rknn_convert imports nothing of ours)
             "out": str(work / "model.rknn"),
             "target": request.target,
             "int8": request.precision == "int8",

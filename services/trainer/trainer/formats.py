@@ -34,8 +34,8 @@ class ExportFormat:
 
 
 FORMATS: dict[str, ExportFormat] = {
-    "onnx": ExportFormat(ONNX.name, ONNX.suffix, 4, "fp32", ("fp32",), 16, needs="onnx and onnxslim (installed)"),
-    "tensorrt": ExportFormat(
+    ONNX.name: ExportFormat(ONNX.name, ONNX.suffix, 4, "fp32", ("fp32",), 16, needs="onnx and onnxslim (installed)"),
+    TENSORRT.name: ExportFormat(
         TENSORRT.name,
         TENSORRT.suffix,
         4,
@@ -44,7 +44,7 @@ FORMATS: dict[str, ExportFormat] = {
         4,
         needs="an NVIDIA GPU on this machine and TensorRT",
     ),
-    "rknn": ExportFormat(
+    RKNN.name: ExportFormat(
         RKNN.name,
         RKNN.suffix,
         1,
@@ -92,9 +92,9 @@ def resolve(
     precision = (precision or fmt.precision).lower()
     if precision not in fmt.precisions:
         hint = {
-            ("onnx", "fp16"): "an FP16 ONNX needs a GPU to export; TensorRT builds FP16 from the FP32 ONNX",
-            ("tensorrt", "int8"): "INT8 engines need a calibrator this project does not ship; use fp16",
-            ("rknn", "fp32"): "the NPU computes in fp16 or int8",
+            (ONNX.name, "fp16"): "an FP16 ONNX needs a GPU to export; TensorRT builds FP16 from the FP32 ONNX",
+            (TENSORRT.name, "int8"): "INT8 engines need a calibrator this project does not ship; use fp16",
+            (RKNN.name, "fp32"): "the NPU computes in fp16 or int8",
         }.get((name, precision), "")
         raise ExportError(
             f"{name}: precision {precision!r} is not supported; choose {' or '.join(fmt.precisions)}"

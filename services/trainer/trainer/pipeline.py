@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from azaion_shared.atomic import atomic_write_text, clean_temp_files
-from azaion_shared.model_formats import FORMATS
+from azaion_shared.model_formats import FORMATS, ONNX
 from azaion_shared.paths import DataRoot, DatasetDir
 from trainer import archive, dataset, export, formats, gate, training
 from trainer.classes import load_classes
@@ -142,14 +142,14 @@ class Pipeline:
     def export(
         self,
         run: str,
-        fmt: str = "onnx",
+        fmt: str = ONNX.name,
         imgsz: int | None = None,
         batch: int | None = None,
         precision: str | None = None,
         target: str | None = None,
     ) -> export.Exported:
         """Export the promoted model (models/azaion.pt) in one format (trainer.formats)."""
-        if fmt == "onnx" and batch is None:
+        if fmt == ONNX.name and batch is None:
             batch = self.options.export_batch
         request = formats.resolve(
             fmt,
@@ -261,12 +261,12 @@ class Pipeline:
         report.exported = str(self.export(report.run).path)
         lap("export")
         # further formats for the edge (AZAION_TRAINER__EXPORT_FORMATS), all in the one release
-        for fmt in (f for f in self.options.export_formats if f != "onnx"):
+        for fmt in (f for f in self.options.export_formats if f != ONNX.name):
             exported = self.export(report.run, fmt)
             report.exports[fmt] = {"path": str(exported.path), "seconds": round(exported.seconds, 1)}
             lap(f"export {fmt}")
         if publish:
-            release, pointer, pruned = self.publish(report.run, ["onnx", *report.exports])
+            release, pointer, pruned = self.publish(report.run, [ONNX.name, *report.exports])
             report.published = {
                 "version": release.version,
                 "artifacts": [a.resource for a in release.artifacts],

@@ -129,8 +129,8 @@ class Publisher:
     def release(self, version: int) -> Release:
         try:
             return verify_release(self.api.get_release(version), self.trusted, version)
-        except ApiNotFoundError:
-            raise TrainerError(f"there is no release {version} (`python -m trainer release list`)") from None
+        except ApiNotFoundError as exc:
+            raise ApiNotFoundError(f"there is no release {version} (`python -m trainer release list`)", 404) from exc
 
     def promote(self, version: int) -> ChannelPointer:
         """Point the channel at ``version`` with the next sequence."""

@@ -42,7 +42,7 @@ class TrainerOptions(BaseModel):
     export_batch: int = Field(4, ge=1)
     resource_name: str = Field(ONNX.resource(), description="Name the ONNX model is published under.")
     export_formats: list[str] = Field(
-        default_factory=lambda: ["onnx"], description="Formats `run` exports and publishes: onnx, tensorrt, rknn."
+        default_factory=lambda: [ONNX.name], description="Formats `run` exports and publishes: onnx, tensorrt, rknn."
     )
     rknn_python: Path = Field(
         Path("/opt/rknn/bin/python"), description="Python of the rknn-toolkit2 virtualenv (make rknn-env)."

@@ -14,14 +14,13 @@ import logging
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
+from azaion_shared.board import device_tree
 from azaion_shared.errors import ModelLoadError, RuntimeUnavailable
 from azaion_shared.model_info import ModelInfo, make_bundle
 
 log = logging.getLogger(__name__)
 
-DEVICE_TREE = Path("/proc/device-tree/compatible")
 #: Jetson SoCs by their device-tree name, for when CUDA cannot be asked (no cuda-python yet).
 TEGRA_CC = {"tegra264": "110", "tegra234": "87", "tegra194": "72", "tegra186": "62", "tegra210": "53"}
 
@@ -90,14 +89,6 @@ def compute_capability(device: int = 0) -> str | None:
     except RuntimeUnavailable:
         pass
     return _nvidia_smi_cc() or _tegra_cc()
-
-
-def device_tree() -> str:
-    """The board's device-tree ``compatible`` string (empty off ARM boards)."""
-    try:
-        return DEVICE_TREE.read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def _nvidia_smi_cc() -> str | None:

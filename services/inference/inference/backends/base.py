@@ -14,9 +14,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from azaion_shared.errors import ModelLoadError
 from azaion_shared.model_info import ModelInfo, info_of_bundle
-from inference.errors import ModelError
 
 
 class Backend(ABC):
@@ -85,17 +83,11 @@ def to_nchw(images: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def info_from_mapping(meta: dict) -> ModelInfo:
-    """The model's ModelInfo from its metadata; unreadable metadata is a ModelError here."""
-    try:
-        return ModelInfo.from_mapping(meta)
-    except ModelLoadError as exc:
-        raise ModelError(str(exc)) from exc
+    """The model's ModelInfo from its metadata; unreadable metadata is a ModelError."""
+    return ModelInfo.from_mapping(meta)
 
 
 def unbundle(model: bytes, info: ModelInfo | None) -> tuple[ModelInfo, bytes]:
     """The info in front of an engine or RKNN model (``info`` wins when given) and the model itself."""
-    try:
-        found, payload = info_of_bundle(model)
-    except ModelLoadError as exc:
-        raise ModelError(str(exc)) from exc
+    found, payload = info_of_bundle(model)
     return info or found, payload

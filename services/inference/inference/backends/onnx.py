@@ -6,10 +6,10 @@ import logging
 
 import numpy as np
 
-from azaion_shared.errors import ModelLoadError, RuntimeUnavailable
+from azaion_shared.model_formats import ONNX
 from azaion_shared.vendors import onnxruntime
 from inference.backends.base import Backend, info_from_mapping, to_nchw
-from inference.errors import BackendUnavailable, ModelError
+from inference.errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -19,16 +19,12 @@ def available() -> tuple[bool, str]:
 
 
 class OnnxRuntimeBackend(Backend):
-    name = "onnxruntime"
+    name = ONNX.backend
 
     def __init__(self, model: bytes, threads: int = 0, providers: list[str] | None = None, spin: bool = False):
         super().__init__()
-        try:  # from bytes: the decrypted model never touches the disk
-            self.session = onnxruntime.open_session(model, threads, providers, spin)
-        except RuntimeUnavailable as exc:
-            raise BackendUnavailable(str(exc)) from exc
-        except ModelLoadError as exc:
-            raise ModelError(str(exc)) from exc
+        # from bytes: the decrypted model never touches the disk
+        self.session = onnxruntime.open_session(model, threads, providers, spin)
         self._input = self.session.get_inputs()[0]
         self._output = self.session.get_outputs()[0].name
         shape = self._input.shape

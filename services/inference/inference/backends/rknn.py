@@ -11,11 +11,12 @@ import logging
 
 import numpy as np
 
-from azaion_shared.errors import ModelLoadError, RuntimeUnavailable
+from azaion_shared.board import is_rk3588
+from azaion_shared.model_formats import RKNN
 from azaion_shared.model_info import ModelInfo
 from azaion_shared.vendors import rknn
 from inference.backends.base import Backend, unbundle
-from inference.errors import BackendUnavailable, ModelError
+from inference.errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -26,31 +27,36 @@ def available() -> tuple[bool, str]:
     return rknn.available()
 
 
+def runtime_missing() -> str | None:
+    """Why the board's NPU runtime (librknnrt.so) cannot be used here, or None when it can."""
+    return rknn.runtime_missing()
+
+
+def on_this_board() -> bool:
+    """True on a Rockchip RK3588 (OrangePi 5), the NPU this backend runs on."""
+    return is_rk3588()
+
+
 class RknnBackend(Backend):
-    name = "rknn"
+    name = RKNN.backend
 
     def __init__(self, model: bytes, info: ModelInfo | None = None):
         super().__init__()
         self.info, payload = unbundle(model, info)
-        try:
-            self.rknn = rknn.load(payload)
-        except RuntimeUnavailable as exc:
-            raise BackendUnavailable(f"{exc}; or use --backend onnxruntime") from exc
-        except ModelLoadError as exc:
-            raise ModelError(str(exc)) from exc
+        self.lite = rknn.load(payload)
         size = self.info.imgsz or (DEFAULT_IMGSZ, DEFAULT_IMGSZ)
         self.input_size = (int(size[0]), int(size[1]))
         self.batch = self.info.batch or 1
         log.info("RKNN: input %s, batch %d", self.input_size, self.batch)
 
     def _run(self, images: np.ndarray) -> np.ndarray:
-        outputs = self.rknn.inference(inputs=[np.ascontiguousarray(images)], data_format="nhwc")
+        outputs = self.lite.inference(inputs=[np.ascontiguousarray(images)], data_format="nhwc")
         if not outputs:
             raise ModelError("RKNNLite returned no output")
         return np.asarray(outputs[0], dtype=np.float32)
 
     def close(self) -> None:
-        rknn = getattr(self, "rknn", None)
+        rknn = getattr(self, "lite", None)
         if rknn is not None:
             rknn.release()
-            self.rknn = None
+            self.lite = None

@@ -15,24 +15,31 @@ import time
 
 import numpy as np
 
-from azaion_shared.errors import ModelLoadError, RuntimeUnavailable
+from azaion_shared.model_formats import TENSORRT
 from azaion_shared.model_info import ModelInfo
 from azaion_shared.vendors import tensorrt
 from inference.backends.base import Backend, to_nchw, unbundle
-from inference.errors import BackendUnavailable, InferenceError, ModelError
+from inference.errors import InferenceError, ModelError
 
 log = logging.getLogger(__name__)
 
 
 def _modules():
-    try:
-        return tensorrt.modules()
-    except RuntimeUnavailable as exc:
-        raise BackendUnavailable(f"{exc}; or use --backend onnxruntime") from exc
+    return tensorrt.modules()
 
 
 def available() -> tuple[bool, str]:
     return tensorrt.available()
+
+
+def compute_capability() -> str | None:
+    """This machine's NVIDIA GPU as ``87`` (Jetson Orin), or None without one."""
+    return tensorrt.compute_capability()
+
+
+def version() -> str:
+    """The TensorRT version here: an engine runs only on the version (and GPU) it was built with."""
+    return str(tensorrt.tensorrt().__version__)
 
 
 _call = tensorrt.cuda_call
@@ -53,7 +60,7 @@ class _Pinned:
 
 
 class TensorRTBackend(Backend):
-    name = "tensorrt"
+    name = TENSORRT.backend
 
     def __init__(self, engine: bytes, info: ModelInfo | None = None):
         super().__init__()
@@ -150,9 +157,6 @@ class TensorRTBackend(Backend):
 
 
 def build_engine(onnx_model: bytes, fp16: bool = True, max_batch: int = 4, workspace_gib: float = 2.0) -> bytes:
-    """A serialized engine for this GPU from the ONNX model (azaion_shared.vendors.tensorrt), errors as ours."""
-    _modules()  # the inference service's own message when TensorRT or cuda-python is missing
-    try:
-        return tensorrt.build_engine(onnx_model, fp16=fp16, max_batch=max_batch, workspace_gib=workspace_gib)
-    except ModelLoadError as exc:
-        raise ModelError(str(exc)) from exc
+    """A serialized engine for this GPU from the ONNX model (azaion_shared.vendors.tensorrt)."""
+    _modules()  # TensorRT and cuda-python are both here, or RuntimeUnavailable says which is missing
+    return tensorrt.build_engine(onnx_model, fp16=fp16, max_batch=max_batch, workspace_gib=workspace_gib)
