@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # A project-local RabbitMQ node with the stream plugin, for tests, benchmarks and the demo.
 #
-#   scripts/rabbitmq.sh start|stop|restart|status|env
+#   scripts/rabbitmq.sh start|stop|restart|wipe|status
+#
+# wipe: stop, remove the node's data (streams, queues, users), start again: a broker that came back
+# with its state lost, as after a restore onto a new volume (the ingestor's tests use it).
 #
 # The node keeps its state under .run/rabbitmq (not /var/lib/rabbitmq), so it never touches a
 # system broker and tests can stop and start it. If rabbitmq-server is missing it is installed
@@ -96,6 +99,7 @@ case "${1:-start}" in
   start) start ;;
   stop) stop ;;
   restart) stop; start ;;
+  wipe) stop; rm -rf "$RUN_DIR/mnesia"; log "removed the node's data"; start ;;
   status) ours_running && echo running || { echo stopped; exit 3; } ;;
-  *) echo "usage: $0 start|stop|restart|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|restart|wipe|status" >&2; exit 2 ;;
 esac

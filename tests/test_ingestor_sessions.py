@@ -89,7 +89,9 @@ def test_session_ending_mid_publish_never_moves_the_checkpoint_past_an_unfinishe
         running = asyncio.create_task(service.run(stop))
         # Batch 0 (n0) is publishing its tasks, held half-way; batch 1 (n1) is applied meanwhile.
         await until(lambda: publisher.entered.is_set(), 30, "batch 0 to publish")
-        await until(lambda: data.image("n1").exists() and service._inflight.done(), 30, "batch 1 to be applied")
+        await until(
+            lambda: data.image("n1").exists() and service.committer.inflight.done(), 30, "batch 1 to be applied"
+        )
         stop.set()  # the session ends here, with batch 0's commit half-way
         await asyncio.sleep(0.5)
         assert not running.done(), "the session returned while a commit of its own was still running"

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from annotations import Expected, actual_files, annotation, random_workload
 from ingestor_proc import IngestorProcess, wait_until
 from rstream import AMQPMessage
@@ -334,3 +335,58 @@ def test_recreated_stream_is_detected_and_consumed(tmp_path, stream_rabbit):
     kept = [p.read_bytes() for p in rejected.glob("*.bin")]  # the AMQP messages as received
     assert len(kept) == 2 and all(sum(body in raw for raw in kept) == 1 for body in garbage), kept
     assert sorted(p.name.split("-")[:2] for p in rejected.glob("*.reason.txt")) == [["0", "0"], ["1", "0"]]
+
+
+def _queued_tasks(rabbit: RabbitSettings, queue: str) -> list[str]:
+    """The names of the augment tasks waiting in ``queue`` (taken off it)."""
+    import asyncio
+
+    import aio_pika
+
+    from azaion_shared.tasks import decode_task
+
+    async def drain() -> list[str]:
+        connection = await aio_pika.connect(rabbit.amqp_url(), timeout=15)
+        async with connection:
+            channel = await connection.channel()
+            found = await channel.declare_queue(queue, passive=True)
+            names = []
+            while (message := await found.get(no_ack=True, fail=False)) is not None:
+                names.append(decode_task(message.body).name)
+            return names
+
+    return asyncio.run(drain())
+
+
+def test_a_broker_back_with_its_state_lost_is_read_from_its_first_offset_at_once(tmp_path, stream_rabbit):
+    """The broker returns with a new data directory: its stream is rewritten from offset 0, below the
+    checkpoint. The messages published after its return are applied, with their augment tasks, within
+    10 s of it, where a subscription at the old checkpoint + 1 would have waited for the watchdog (set to
+    60 s here, so that only the check at subscription can meet the 10 s)."""
+    script = REPO / "scripts" / "rabbitmq.sh"
+    if subprocess.run([str(script), "status"], capture_output=True).returncode != 0:
+        pytest.fail("this test wipes the broker and needs the project's own node (scripts/rabbitmq.sh start)")
+    root = tmp_path / "root"
+    old = [annotation(f"old-{i}", i, "Validator") for i in range(6)]
+    publish_messages(stream_rabbit, old)
+    proc = IngestorProcess(root, stream_rabbit.stream, tmp_path / "ingestor.log", watchdog_seconds="60").start()
+    queue = f"{stream_rabbit.stream}-tasks"
+    try:
+        wait_until(lambda: proc.checkpoint() == 5, 30, what="the first messages")
+        subprocess.run([str(script), "wipe"], check=True, capture_output=True, timeout=180)
+        returned = time.monotonic()
+        new = [annotation("new-0", 20, "Validator"), annotation("new-1", 21, "Validator")]
+        publish_messages(stream_rabbit, new)  # offsets 0 and 1 of a stream the broker no longer remembers
+        try:
+            wait_until(lambda: actual_files(root) == expected_for(old + new), 10, 0.05, "the new stream's messages")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; ingestor log:\n{proc.log()[-3000:]}") from None
+        applied = time.monotonic() - returned
+        wait_until(lambda: proc.checkpoint() == 1, 10, what="the new epoch's checkpoint")
+        tasks = _queued_tasks(stream_rabbit, queue)
+    finally:
+        proc.stop()
+    assert applied <= 10
+    assert sorted(tasks) == ["new-0", "new-1"], tasks  # the old queue went with the broker's state
+    assert yaml.safe_load((root / "offset.yaml").read_text())["epoch"] == 1
+    assert "was rewritten" in proc.log()
