@@ -55,7 +55,7 @@ def load_file(path: Path, key: bytes | None) -> Model:
         try:
             data = decrypt_bytes(data, key)
         except DecryptionError as exc:
-            raise ModelError(f"{path}: {exc}") from exc
+            raise DecryptionError(f"{path}: {exc}") from exc
     return Model(path.name, format_of(path.name).name, data, "file")
 
 
@@ -85,9 +85,9 @@ class Acquirer:
             expected_total(small, len(big))
             plaintext = decrypt_bytes(small + big, self.key)
         except ChecksumMismatchError as exc:
-            raise ModelError(f"release {release.version}, {artifact.resource}: {exc}") from exc
+            raise ChecksumMismatchError(f"release {release.version}, {artifact.resource}: {exc}") from exc
         except DecryptionError as exc:
-            raise ModelError(
+            raise DecryptionError(
                 f"release {release.version}, {artifact.resource}: {exc} (is AZAION_MODEL_KEY the key it was "
                 "published with?)"
             ) from exc

@@ -9,6 +9,7 @@ from release_kit import PASSWORD, Kit, artifact_file, forge_big_part, onnx_file
 from azaion_shared.cdn import LocalStorage
 from azaion_shared.crypto import MAGIC, generate_key, parse_key
 from azaion_shared.distribution import big_name, small_name
+from azaion_shared.errors import ChecksumMismatchError, DecryptionError
 from azaion_shared.model_formats import ONNX, RKNN, TENSORRT
 from azaion_shared.model_info import make_bundle
 from inference.acquire import Acquirer, load_file
@@ -65,7 +66,7 @@ def test_a_wrong_key_is_refused_with_a_hint(world):
     release = world.kit.release(onnx_file(world.onnx))
     acquirer = world.acquirer()
     acquirer.key = parse_key(generate_key())
-    with pytest.raises(ModelError, match="AZAION_MODEL_KEY"):
+    with pytest.raises(DecryptionError, match="AZAION_MODEL_KEY"):
         acquirer.acquire(release, CPU)
 
 
@@ -78,7 +79,7 @@ def test_a_forged_big_part_with_a_valid_mac_is_refused_by_its_signed_hash(world)
     big_path = world.cdn_dir / big_name(resource)
     forged = forge_big_part(small, big_path.read_bytes(), world.kit.key)
     world.kit.cdn.upload(big_name(resource), _written(world.tmp / "forged", forged))  # CDN write access
-    with pytest.raises(ModelError, match=r"is not the .* the signed release says"):
+    with pytest.raises(ChecksumMismatchError, match=r"is not the .* the signed release says"):
         world.acquirer().acquire(release, CPU)
     assert not list((world.tmp / "cache").rglob("*.big"))  # nothing forged is kept
 
@@ -89,7 +90,7 @@ def test_a_small_part_that_is_not_the_signed_one_is_refused(world):
     data = bytearray(stored.read_bytes())
     data[40] ^= 1
     stored.write_bytes(bytes(data))
-    with pytest.raises(ModelError, match=r"small part from the api .* is not the one the release signed"):
+    with pytest.raises(ChecksumMismatchError, match=r"small part from the api .* is not the one the release signed"):
         world.acquirer().acquire(release, CPU)
 
 
@@ -106,7 +107,7 @@ def test_a_broken_download_resumes_where_it_stopped(world):
     assert acquirer.acquire(release, CPU).payload == world.onnx.read_bytes()  # continued, whole, verified
     (folder / big_name(artifact.resource)).unlink()
     part.write_bytes(b"x" * (len(genuine) // 2))  # a prefix that is not the part's
-    with pytest.raises(ModelError, match="SHA-256"):
+    with pytest.raises(ChecksumMismatchError, match="SHA-256"):
         acquirer.acquire(release, CPU)
     assert not part.exists()  # the next try starts clean
     assert acquirer.acquire(release, CPU).payload == world.onnx.read_bytes()
