@@ -55,6 +55,17 @@ class RabbitSettings(BaseModel):
         "the brokers) instead of the address each broker advertises.",
     )
 
+    def stream_connection(self) -> dict:
+        """The keyword arguments of an rstream Producer or Consumer for this broker."""
+        return {
+            "host": self.host,
+            "port": self.stream_port,
+            "username": self.user,
+            "password": self.password.get_secret_value(),
+            "vhost": self.vhost,
+            "frame_max": self.frame_max,
+        }
+
     def amqp_url(self) -> str:
         from urllib.parse import quote
 

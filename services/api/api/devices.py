@@ -7,11 +7,11 @@ last error; the api adds who reported it (the logged-in user) and when. Kept in 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from api.database import Database
+from azaion_shared.http_contract import DeviceRecord as Device
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -24,17 +24,6 @@ CREATE TABLE IF NOT EXISTS devices (
     seen_at TEXT NOT NULL
 )
 """
-
-
-@dataclass(frozen=True)
-class Device:
-    name: str
-    user: str
-    version: str | None
-    backend: str | None
-    fps: float | None
-    last_error: str | None
-    seen_at: str  # ISO 8601, UTC, the api's clock
 
 
 class DeviceStore:
@@ -57,10 +46,13 @@ class DeviceStore:
                 "seen_at = excluded.seen_at",
                 (name, user, version, backend, fps, last_error, seen),
             )
-        return Device(name, user, version, backend, fps, last_error, seen)
+        return Device(
+            name=name, user=user, version=version, backend=backend, fps=fps, last_error=last_error, seen_at=seen
+        )
 
     def list(self, version: str | None = None) -> list[Device]:
         query, args = "SELECT name, user, version, backend, fps, last_error, seen_at FROM devices", ()
         if version is not None:
             query, args = query + " WHERE version = ?", (version,)
-        return [Device(*row) for row in self._db().execute(query + " ORDER BY name", args).fetchall()]
+        rows = self._db().execute(query + " ORDER BY name", args).fetchall()
+        return [Device(**dict(zip(Device.model_fields, row, strict=True))) for row in rows]

@@ -27,14 +27,7 @@ def to_amqp(message: Message) -> AMQPMessage:
 
 
 def producer(rabbit: RabbitSettings) -> Producer:
-    return Producer(
-        rabbit.host,
-        rabbit.stream_port,
-        username=rabbit.user,
-        password=rabbit.password.get_secret_value(),
-        vhost=rabbit.vhost,
-        frame_max=rabbit.frame_max,
-    )
+    return Producer(**rabbit.stream_connection())
 
 
 async def publish_raw(rabbit: RabbitSettings, messages: Iterable[AMQPMessage], batch: int = 50) -> int:

@@ -29,12 +29,7 @@ PROBE_SECONDS = 1.0
 
 def make_consumer(rabbit: RabbitSettings, on_close=None) -> Consumer:
     return Consumer(
-        rabbit.host,
-        rabbit.stream_port,
-        username=rabbit.user,
-        password=rabbit.password.get_secret_value(),
-        vhost=rabbit.vhost,
-        frame_max=rabbit.frame_max,
+        **rabbit.stream_connection(),
         heartbeat=20,
         on_close_handler=on_close,
         connection_name="azaion-ingestor",
