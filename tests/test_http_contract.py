@@ -21,6 +21,7 @@ from release_kit import FAST, PASSWORD, Kit, onnx_file
 from azaion_shared import http_contract as contract
 from azaion_shared.api_client import ApiClient
 from azaion_shared.crypto import generate_key, parse_key
+from azaion_shared.distribution import big_name
 from azaion_shared.errors import ApiAuthError, ApiError
 from azaion_shared.releases import verify_release
 from azaion_shared.roles import Role
@@ -150,10 +151,13 @@ def test_every_route_answers_its_model_and_the_client_round_trips_it(contract_si
         assert pointer is not None and tag
         assert edge.get_channel("stable", tag) == (None, tag)
 
-        big = next(a for a in release.artifacts).resource + ".big"
+        big = big_name(release.artifacts[0].resource)
         link = raw(api.url, "GET", contract.PART.format(name=big), token).json()
         part = contract.PartLink.model_validate(link)
         assert part.auth and part.url == contract.PART_CONTENT.format(name=big)
+        artifact = release.artifacts[0]
+        fetched = edge.download_part(big, tmp_path / "got.big", artifact.big_sha256, artifact.big_size)
+        assert fetched.read_bytes() == (tmp_path / "cdn" / big).read_bytes()  # through PART_CONTENT
 
         ack = edge.heartbeat("edge-1", version=str(release.version), backend="onnxruntime", fps=12.5)
         assert ack.name == "edge-1" and ack.seen_at
