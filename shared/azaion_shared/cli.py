@@ -30,6 +30,19 @@ EXIT_INTERRUPTED = 130
 S = TypeVar("S", bound=BaseSettings)
 
 
+def port(value: str) -> int:
+    """An argparse ``type`` for a TCP port: a number from 1 to 65535, or argparse's one-line error."""
+    import argparse
+
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port: expected a number from 1 to 65535")
+    return number
+
+
 def service_settings(cls: type[S], **overrides) -> S:
     """Build the service's settings from the environment, then set up logging as they say."""
     settings = load_settings(cls, **overrides)

@@ -12,7 +12,7 @@ import argparse
 import getpass
 import sys
 
-from azaion_shared.cli import run_main, service_settings
+from azaion_shared.cli import port, run_main, service_settings
 from azaion_shared.roles import Role
 
 
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the HTTP server (the default)")
     serve.add_argument("--host", help="override AZAION_API__HOST")
-    serve.add_argument("--port", type=int, help="override AZAION_API__PORT")
+    serve.add_argument("--port", type=port, help="override AZAION_API__PORT (1-65535)")
     users = sub.add_parser("users", help="manage users").add_subparsers(dest="users_command", required=True)
     add = users.add_parser("add", help=f"add a user with a role ({roles})")
     add.add_argument("email")
@@ -50,8 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _read_password(from_stdin: bool) -> str:
+    from api.errors import UserError
+
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():  # `docker compose exec -T`, a provisioning script: nobody to ask
+        raise UserError("no terminal to ask the password on: pipe it in with --password-stdin")
     first = getpass.getpass("password: ")
     if first != getpass.getpass("again: "):
         raise SystemExit("error: the passwords differ")
@@ -104,6 +108,7 @@ def _run(args) -> int:
     from api.app import create_app
 
     app = create_app(settings)
+    _check_database(app.state.services, settings)
     tls = settings.tls_files()
     uvicorn.run(
         app,
@@ -115,6 +120,22 @@ def _run(args) -> int:
         proxy_headers=False,  # X-Forwarded-For is believed only from AZAION_API__TRUSTED_PROXIES (api.app)
     )
     return 0
+
+
+def _check_database(services, settings) -> None:
+    """Refuse to start on a database that cannot be used, rather than answer every login with 500."""
+    import sqlite3
+
+    from azaion_shared.errors import ConfigError
+
+    try:
+        services.users.list()
+        services.devices.list()
+    except (sqlite3.Error, OSError) as exc:
+        raise ConfigError(
+            f"the api's database {settings.db_file()} cannot be used ({exc}): set AZAION_API__DB_PATH to a "
+            "writable file, or AZAION_ROOT to a writable folder"
+        ) from exc
 
 
 if __name__ == "__main__":

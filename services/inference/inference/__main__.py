@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from azaion_shared.cli import run_main, service_settings
+from azaion_shared.cli import port, run_main, service_settings
 from azaion_shared.logs import setup_logging
 from azaion_shared.model_formats import BACKEND_CHOICES
 
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--events", type=Path, help="write track events here (appeared, left, crossed a line, entered a zone)"
     )
     run.add_argument("--show", action="store_true", help="show the annotated video in a window")
-    run.add_argument("--live", type=int, metavar="PORT", help="serve the annotated video at http://HOST:PORT/")
+    run.add_argument("--live", type=port, metavar="PORT", help="serve the annotated video at http://HOST:PORT/")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub.add_parser("device", help="what this device is, which model it wants, which backends can run")
     return parser
