@@ -391,9 +391,10 @@ def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _json(response: httpx.Response, what: str) -> dict:
-    """The JSON object of an answer, or ApiError naming the request: an empty, cut-off or garbled body (a
-    proxy's error page, a file read mid-write) is the api's fault and must not surface as a JSONDecodeError."""
+def _json(response: httpx.Response, what: str, kind: type = dict):
+    """The JSON object (or ``kind``: list) of an answer, or ApiError naming the request: an empty, cut-off or
+    garbled body (a proxy's error page, a file read mid-write) is the api's fault and must not surface as a
+    JSONDecodeError."""
     try:
         answer = response.json()
     except ValueError:
@@ -401,28 +402,22 @@ def _json(response: httpx.Response, what: str) -> dict:
         raise ApiError(
             f"{what}: the api answered HTTP {status} with a body that is not JSON: {response.text[:120]!r}", status
         ) from None
-    if not isinstance(answer, dict):
-        raise ApiError(f"{what}: the api answered with JSON that is not an object: {response.text[:120]!r}")
+    if not isinstance(answer, kind):
+        noun = "an object" if kind is dict else "a list"
+        raise ApiError(f"{what}: the api answered with JSON that is not {noun}: {response.text[:120]!r}")
     return answer
 
 
 def _parse(response: httpx.Response, model: type[_Answer], what: str) -> _Answer:
     """An answer as its contract model, or ApiError naming the request and what did not fit."""
-    try:
-        return model.model_validate(_json(response, what))
-    except ValidationError as exc:
-        raise ApiError(f"{what}: the api's answer does not fit the contract: {_problems(exc)}") from None
+    return _parse_list(response, model, what, one=True)
 
 
-def _parse_list(response: httpx.Response, model: type[_Answer], what: str) -> list[_Answer]:
+def _parse_list(response: httpx.Response, model: type[_Answer], what: str, one: bool = False):
+    """A list answer as contract models (``one``: a single object as one model)."""
+    answer = _json(response, what, dict if one else list)
     try:
-        answer = response.json()
-    except ValueError:
-        raise ApiError(f"{what}: the api answered with a body that is not JSON: {response.text[:120]!r}") from None
-    if not isinstance(answer, list):
-        raise ApiError(f"{what}: the api answered with JSON that is not a list: {response.text[:120]!r}")
-    try:
-        return [model.model_validate(item) for item in answer]
+        return model.model_validate(answer) if one else [model.model_validate(item) for item in answer]
     except ValidationError as exc:
         raise ApiError(f"{what}: the api's answer does not fit the contract: {_problems(exc)}") from None
 
