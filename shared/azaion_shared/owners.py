@@ -57,13 +57,17 @@ def machine_id() -> str:
 
 
 def process_start(pid: int) -> int | None:
-    """Start time of ``pid`` in clock ticks since boot; None when there is no such process (or no /proc)."""
+    """Start time of ``pid`` in clock ticks since boot; None when there is no such process, or only its
+    zombie (an exited process whose parent has not reaped it: in a container whose first process does not
+    reap orphans, killed workers stay zombies for good), or no /proc."""
     stat = _read(f"/proc/{pid}/stat")
     if not stat:
         return None
     # The command name (field 2) may hold spaces and parentheses: count fields after its last ")".
     fields = stat.rsplit(")", 1)[-1].split()
     try:
+        if fields[0] in ("Z", "X"):  # field 3, the state: exited, writes nothing more
+            return None
         return int(fields[19])  # field 22 of the whole line
     except (IndexError, ValueError):
         return None

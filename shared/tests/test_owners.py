@@ -65,6 +65,24 @@ def test_dead_writer_removed_at_once(tmp_path):
     assert clean_temp_files(tmp_path).removed == 1
 
 
+def test_killed_writer_not_yet_reaped_counts_as_gone(tmp_path):
+    """A SIGKILLed writer whose parent has not waited for it is a zombie: same pid, same start time, and
+    it writes nothing more (CI's container never reaps orphaned pool workers)."""
+    import signal
+
+    proc, tmp = start_writer(tmp_path / "z.jpg", wait=True)
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[-1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the writer did not become a zombie"
+            time.sleep(0.01)
+        assert is_abandoned(tmp)  # not reaped yet: still the zombie
+        assert clean_temp_files(tmp_path).removed == 1
+    finally:
+        proc.wait(10)
+
+
 def test_reused_pid_counts_as_gone(tmp_path):
     me = current_owner()
     assert not me.is_gone()
