@@ -1,6 +1,7 @@
 # Azaion pipeline: the commands a developer, CI and a newcomer use.
 #   make demo    run the end-to-end path on this machine (sets everything up)
-#   make test    set up, start RabbitMQ, run the whole test suite
+#   make test    set up, start RabbitMQ, run the whole test suite and the TUF conformance suite
+#   make tuf-conformance   only the TUF project's client conformance suite against the fleet's client
 #   make setup   the development virtualenv (.venv) with every package; a no-op when up to date
 #   make lint    ruff
 #   make bench   every benchmark in bench/, results in bench/RESULTS.md
@@ -26,7 +27,7 @@ export AZAION_TRAINER__RKNN_PYTHON ?= $(CURDIR)/$(RKNN_VENV)/bin/python
 export YOLO_AUTOINSTALL := false
 export YOLO_OFFLINE := true
 
-.PHONY: help setup rknn-env test lint format bench demo broker broker-stop browser lock clean wheelhouse base-images images edge-images edge-bundle docker
+.PHONY: help setup rknn-env test tuf-conformance lint format bench demo broker broker-stop browser lock clean wheelhouse base-images images edge-images edge-bundle docker
 
 help:
 	@sed -n '2,8p' Makefile | sed 's/^# *//'
@@ -62,6 +63,10 @@ browser:
 
 test: setup broker rknn-env browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@scripts/tuf-conformance.sh
+
+tuf-conformance: setup
+	@scripts/tuf-conformance.sh
 
 lint: setup
 	$(BIN)/ruff check .

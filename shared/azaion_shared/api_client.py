@@ -12,6 +12,7 @@ api serves; an answer that does not fit its model is an :class:`ApiError` naming
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ import ssl
 import threading
 import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,6 +169,23 @@ class ApiClient:
 
         response = self._authorized(f"download of {name}", attempt)
         return response.content if dest is None else Path(dest)
+
+    @contextlib.contextmanager
+    def stream(self, url: str, what: str) -> Iterator[httpx.Response]:
+        """GET ``url`` (api-relative or absolute) with this client's token, the body not yet read: TUF
+        metadata and targets, whose reader bounds the length itself. One re-login on 401/403; an error
+        status raises as :meth:`_raise_for_status` says; no retries (the next poll is the retry)."""
+        for last_try in (False, True):
+            token = self._current_token()
+            with self._http.stream("GET", url, headers=_auth(token)) as response:
+                if response.status_code in (401, 403) and not last_try and self._password:
+                    self._relogin(token)
+                    continue
+                if response.status_code >= 400:
+                    response.read()
+                    self._raise_for_status(response, what)
+                yield response
+                return
 
     def heartbeat(
         self,

@@ -97,7 +97,13 @@ class ChecksumMismatchError(StorageError):
 
 
 class SignatureError(AzaionError):
-    """A signed document (a release manifest, a channel pointer) that no trusted publisher key vouches for."""
+    """Signed metadata (TUF roles, a release manifest, a channel pointer) that the trusted keys do not vouch
+    for: forged, under-signed, older than what was seen, inconsistent, or the wrong document."""
+
+
+class StaleMetadataError(SignatureError):
+    """Metadata past its expiry: the repository stopped re-signing it (stuck, restored from a backup, or
+    withholding updates: a freeze)."""
 
 
 class ModelRuntimeError(AzaionError):

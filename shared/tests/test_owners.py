@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from azaion_shared.atomic import clean_temp_files, is_abandoned, temp_owner, temp_path_for
 from azaion_shared.owners import Owner, current_owner, machine_id, process_start
@@ -74,7 +75,7 @@ def test_killed_writer_not_yet_reaped_counts_as_gone(tmp_path):
     try:
         os.kill(proc.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[-1].split()[0] != "Z":
+        while Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z":
             assert time.monotonic() < deadline, "the writer did not become a zombie"
             time.sleep(0.01)
         assert is_abandoned(tmp)  # not reaped yet: still the zombie
