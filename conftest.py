@@ -62,6 +62,11 @@ class ApiServer:
     root: Path
     users: object
 
+    @property
+    def trust(self):
+        """The api's TUF repository (api.trust.TrustStore): tests install roots there, as `api trust root` does."""
+        return self.app.state.services.trust
+
     def add_user(self, email: str, password: str, role: str):
         from azaion_shared.roles import Role
 

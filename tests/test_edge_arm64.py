@@ -64,7 +64,7 @@ def site(api_server, s3_server, tiny_model, tmp_path):
     cdn = s3_server.storage(f"edge-{uuid.uuid4().hex[:8]}")
     api_server.app.state.cdn = cdn  # the device gets presigned links; it holds no S3 credentials
     key_text = generate_key()
-    kit = Kit(api_server.url, cdn, parse_key(key_text), tmp_path / "keys")
+    kit = Kit(api_server.url, cdn, parse_key(key_text), tmp_path / "keys", api_server.trust)
     model = tiny_model.onnx(128, 4)
     kit.release(onnx_file(model), promote=True)
     inputs, out = tmp_path / "input", tmp_path / "output"
@@ -79,7 +79,7 @@ def site(api_server, s3_server, tiny_model, tmp_path):
         cv2.imwrite(str(inputs / "frames" / f"{i:02d}.png"), shot)
     for path in (inputs, inputs / "frames", *(inputs / "frames").iterdir(), inputs / "drone.mp4"):
         path.chmod(0o755 if path.is_dir() else 0o644)
-    for path in (kit.keys_dir, kit.public_key_file):
+    for path in (kit.keys_dir, kit.root_file):
         path.chmod(0o755 if path.is_dir() else 0o644)  # readable by the image's user (uid 10001)
     out.chmod(0o777)
 

@@ -105,7 +105,7 @@ def test_a_device_follows_its_channel_swaps_without_a_gap_and_refuses_forgeries(
     cdn = s3_server.storage(f"fleet-{uuid.uuid4().hex[:8]}")
     api_server.app.state.cdn = cdn  # the api presigns links to this bucket; the device holds no S3 credentials
     key_text = generate_key()
-    kit = Kit(api_server.url, cdn, parse_key(key_text), tmp_path / "keys")
+    kit = Kit(api_server.url, cdn, parse_key(key_text), tmp_path / "keys", api_server.trust)
     first, second = tiny_model.onnx(128, 4), tiny_model.onnx(96, 2)
     video = write_video(tmp_path / "drone.mp4", frames(12, (320, 192)), fps=8.0)
     env = device_env(tmp_path / "edge", api_server.url, key_text, kit.public_key_file)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import os
 from pathlib import Path
 
@@ -21,9 +22,8 @@ from release_kit import FAST, PASSWORD, Kit, onnx_file
 from azaion_shared import http_contract as contract
 from azaion_shared.api_client import ApiClient
 from azaion_shared.crypto import generate_key, parse_key
-from azaion_shared.distribution import big_name
+from azaion_shared.distribution import big_name, small_name
 from azaion_shared.errors import ApiAuthError, ApiError
-from azaion_shared.releases import verify_release
 from azaion_shared.roles import Role
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,14 +34,13 @@ ROUTES: dict[tuple[str, str], type[BaseModel] | None] = {
     ("POST", contract.LOGIN): contract.LoginResponse,
     ("GET", contract.RESOURCE): None,
     ("PUT", contract.RESOURCE): contract.Stored,
+    ("DELETE", contract.RESOURCE): contract.Deleted,
     ("GET", contract.RELEASES): contract.ReleaseList,
-    ("GET", contract.RELEASE): None,
-    ("PUT", contract.RELEASE): contract.ReleaseStored,
-    ("DELETE", contract.RELEASE): contract.ReleaseDeleted,
+    ("GET", contract.TUF_METADATA): None,
+    ("GET", contract.TUF_TARGET): None,
+    ("PUT", contract.TUF_TARGETS): contract.TargetsStored,
     ("GET", contract.PART): contract.PartLink,
     ("GET", contract.PART_CONTENT): None,
-    ("GET", contract.CHANNEL): None,
-    ("PUT", contract.CHANNEL): contract.ChannelMoved,
     ("POST", contract.HEARTBEAT): contract.HeartbeatAck,
     ("GET", contract.DEVICES): contract.DeviceRecord,
 }
@@ -83,6 +82,7 @@ def test_the_api_reads_the_contract_request_bodies(api_server):
     for key, body in (
         (("POST", contract.LOGIN), contract.LoginRequest),
         (("POST", contract.HEARTBEAT), contract.Heartbeat),
+        (("PUT", contract.TUF_TARGETS), contract.TargetsUpload),
     ):
         declared = _schema_name(served[key]["requestBody"]["content"]["application/json"]["schema"])
         assert declared == body.__name__, key
@@ -117,7 +117,7 @@ def contract_site(api_server, tmp_path):
     api_server.add_user("admin@x.io", PASSWORD, "Admin")
     cdn = LocalStorage(tmp_path / "cdn")
     api_server.app.state.cdn = cdn
-    return api_server, Kit(api_server.url, cdn, parse_key(generate_key()), tmp_path / "keys")
+    return api_server, Kit(api_server.url, cdn, parse_key(generate_key()), tmp_path / "keys", api_server.trust)
 
 
 def raw(url: str, method: str, path: str, token: str | None = None, **kwargs) -> httpx.Response:
@@ -145,11 +145,16 @@ def test_every_route_answers_its_model_and_the_client_round_trips_it(contract_si
         release = kit.release(model, promote=True)
         versions = raw(api.url, "GET", contract.RELEASES, token).json()
         assert contract.ReleaseList.model_validate(versions).versions == [release.version]
-        assert trainer.release_versions() == [release.version]
-        assert verify_release(edge.get_release(release.version), kit.trusted(), release.version) == release
-        pointer, tag = edge.get_channel("stable")
-        assert pointer is not None and tag
-        assert edge.get_channel("stable", tag) == (None, tag)
+        listed = trainer.releases()
+        assert listed.versions == [release.version] and listed.channels[0].version == release.version
+        assert listed.targets_version == 2 and listed.expires  # the release, then the pointer
+        timestamp = raw(api.url, "GET", contract.TUF_METADATA.format(name="timestamp.json"), token)
+        assert timestamp.status_code == 200 and json.loads(timestamp.content)["signed"]["_type"] == "timestamp"
+        metadata_url, targets_url = edge.tuf_urls()
+        assert metadata_url.startswith(api.url) and targets_url.endswith(contract.TUF_TARGETS + "/")
+        with edge.stream(metadata_url + "timestamp.json", "timestamp") as answer:
+            assert answer.read() == timestamp.content  # what ngclient reads, through the client
+
 
         big = big_name(release.artifacts[0].resource)
         link = raw(api.url, "GET", contract.PART.format(name=big), token).json()
@@ -168,9 +173,12 @@ def test_every_route_answers_its_model_and_the_client_round_trips_it(contract_si
             assert records[0].user == "edge@x.io" and records[0].fps == 12.5
             assert admin.devices(version="999") == []
 
-        second = kit.release(model)
-        gone = trainer.delete_release(second.version)
-        assert gone.version == second.version and gone.resources
+        second, third = kit.release(model), kit.release(model)
+        with kit.client() as again:
+            assert kit.publisher(again).prune(1) == [second.version]  # never the channel's release 1
+        assert trainer.releases().versions == [release.version, third.version]
+        assert not (api.root / "api" / "resources" / small_name(second.artifacts[0].resource)).exists()
+        assert trainer.delete("notes.bin") is True and trainer.delete("notes.bin") is False
 
 
 def test_a_token_only_client_does_not_log_in_again(contract_site):
@@ -196,7 +204,7 @@ def test_an_answer_off_the_contract_is_an_api_error_naming_the_request():
 
     client = ApiClient("http://api.test", "x@x.io", PASSWORD, retry=FAST, transport=httpx.MockTransport(handler))
     with client, pytest.raises(ApiError, match=r"list of releases.*contract.*versions"):
-        client.release_versions()
+        client.releases()
 
 
 def test_a_heartbeat_off_the_contract_is_refused_before_it_is_sent():
@@ -212,7 +220,7 @@ def test_the_console_reaches_the_api_only_through_the_client():
     """No module of the console spells a path of the api's (its own /login page is its own route), and
     the one that talks to the api builds ApiClients."""
     console = ROOT / "services" / "console" / "console"
-    api_paths = {contract.DEVICES, contract.RELEASES, contract.RELEASE, contract.CHANNEL, contract.HEARTBEAT}
+    api_paths = {contract.DEVICES, contract.RELEASES, contract.TUF_METADATA, contract.TUF_TARGETS, contract.HEARTBEAT}
     for path in console.rglob("*.py"):
         literals = {n.value for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Constant)}
         assert not literals & api_paths, path

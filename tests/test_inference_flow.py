@@ -101,7 +101,7 @@ def test_released_model_to_jsonl_and_mp4(api_server, s3_server, tiny_model, vide
     onnx = tiny_model.onnx(128, 4)
     cdn = s3_server.storage("models-flow")
     api_server.app.state.cdn = cdn
-    kit = Kit(api_server.url, cdn, parse_key(key_text), tmp_path / "keys")
+    kit = Kit(api_server.url, cdn, parse_key(key_text), tmp_path / "keys", api_server.trust)
     names = {"0": "person", "1": "car", "2": "truck", "3": "bus"}
     kit.release(onnx_file(onnx, names=names), promote=True)
 
@@ -114,7 +114,7 @@ def test_released_model_to_jsonl_and_mp4(api_server, s3_server, tiny_model, vide
         AZAION_API_CLIENT__URL=api_server.url,
         AZAION_API_CLIENT__EMAIL="edge@x.io",
         AZAION_API_CLIENT__PASSWORD=PASSWORD,
-        AZAION_INFERENCE__TRUSTED_KEYS=json.dumps([str(kit.public_key_file)]),
+        AZAION_INFERENCE__TRUSTED_ROOT=str(kit.root_file),
         AZAION_INFERENCE__HEARTBEAT_SECONDS="0",
     )
     out = tmp_path / "out"

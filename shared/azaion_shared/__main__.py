@@ -12,7 +12,8 @@ from azaion_shared.cli import run_main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m azaion_shared",
-        description="Model key, encrypted-model and TLS tools. The key is read from AZAION_MODEL_KEY "
+        description="Model key, encrypted-model, TLS and fleet-trust (root) tools. The model key is read from "
+        "AZAION_MODEL_KEY "
         "(base64 of 32 bytes) or from the file named by AZAION_MODEL_KEY_FILE.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -27,8 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     keygen.add_argument(
         "--signing",
         action="store_true",
-        help="make publisher.key (0600, stays on the training server) and publisher.pub (for devices)",
+        help="make an Ed25519 pair NAME.key (0600, never leaves where it signs) and NAME.pub (for the root)",
     )
+    keygen.add_argument(
+        "--name",
+        default="publisher",
+        help="with --signing: the pair's file name (publisher: the trainer's targets key; root-1, root-2 ...: "
+        "offline root keys)",
+    )
+    _root_parser(sub)
     for name, text in (("encrypt", "encrypt a model file"), ("decrypt", "verify and decrypt a model file")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("src", type=Path)
@@ -70,14 +78,16 @@ def _run(args) -> None:
     if args.command == "tls":
         _tls(args)
         return
+    if args.command == "root":
+        _root(args)
+        return
 
     if args.command == "keygen" and args.signing:
         from azaion_shared import signing
 
-        pair = signing.generate(args.out or Path("."))
+        pair = signing.generate(args.out or Path("."), args.name)
         print(
-            f"signing key {pair.private} (keep it on the training server) and public key {pair.public} "
-            f"(give it to every device); key id {pair.key_id}"
+            f"signing key {pair.private} (keep it where it signs, offline for a root key) and public key {pair.public}"
         )
         return
     if args.command == "keygen":
@@ -103,6 +113,65 @@ def _run(args) -> None:
     elif args.command == "join":
         parts.join_files(args.small.read_bytes(), args.big, args.out)
         print(f"joined -> {args.out}")
+
+
+def _root_parser(sub) -> None:
+    root = sub.add_parser(
+        "root",
+        help="the fleet's offline root (TUF): make, sign and check root.json",
+        description="The root names the keys of every role: the offline root keys with a threshold, the "
+        "publisher's targets key (the trainer) and the api's online key (`python -m api trust online-key`). "
+        "Make it on an offline machine, have a threshold of root key holders sign it, install it with "
+        "`python -m api trust root root.json`, and give the first root.json to every device "
+        "(AZAION_INFERENCE__TRUSTED_ROOT) and to the trainer (AZAION_TRAINER__TRUSTED_ROOT). To rotate any key, "
+        "make the next root with --previous and have a threshold of the old and of the new root keys sign it.",
+    ).add_subparsers(dest="root_command", required=True)
+    new = root.add_parser("new", help="write an unsigned root (version 1, or the one after --previous)")
+    new.add_argument("--out", type=Path, required=True, help="the root file to write")
+    new.add_argument("--root-key", type=Path, action="append", required=True, help="an offline root public key")
+    new.add_argument("--threshold", type=int, default=None, help="root keys needed (default: a majority)")
+    new.add_argument("--targets-key", type=Path, action="append", required=True, help="the publisher's public key")
+    new.add_argument("--online-key", type=Path, required=True, help="the api's online public key")
+    new.add_argument("--expires-days", type=float, default=365.0, help="the root's lifetime (default 365)")
+    new.add_argument("--previous", type=Path, help="the root this one replaces (rotation)")
+    sign = root.add_parser("sign", help="add one root key's signature to a root file")
+    sign.add_argument("file", type=Path)
+    sign.add_argument("--key", type=Path, required=True, help="an offline root private key")
+    verify = root.add_parser("verify", help="check a root's signatures (against --previous for a rotation)")
+    verify.add_argument("file", type=Path)
+    verify.add_argument("--previous", type=Path)
+
+
+def _root(args) -> None:
+    from azaion_shared import tuf_repository as tuf
+    from azaion_shared.atomic import atomic_write_bytes
+
+    if args.root_command == "new":
+        root_keys = [tuf.public_key(p) for p in args.root_key]
+        threshold = args.threshold or len(root_keys) // 2 + 1
+        previous = tuf.load(args.previous.read_bytes(), tuf.ROOT) if args.previous else None
+        root = tuf.new_root(
+            root_keys,
+            threshold,
+            [tuf.public_key(p) for p in args.targets_key],
+            [tuf.public_key(args.online_key)],
+            expires_days=args.expires_days,
+            previous=previous,
+        )
+        atomic_write_bytes(args.out, tuf.to_bytes(root))
+        print(
+            f"wrote root version {root.signed.version} to {args.out}: {threshold} of {len(root_keys)} root keys must "
+            "sign it" + (" (and a threshold of the previous root's)" if previous else "")
+        )
+    elif args.root_command == "sign":
+        root = tuf.load(args.file.read_bytes(), tuf.ROOT)
+        root.sign(tuf.signer(args.key), append=True)
+        atomic_write_bytes(args.file, tuf.to_bytes(root))
+        print(f"{args.file}: {len(root.signatures)} signature(s)")
+    else:
+        root = tuf.load(args.file.read_bytes(), tuf.ROOT)
+        previous = tuf.load(args.previous.read_bytes(), tuf.ROOT) if args.previous else None
+        print(tuf.check_root(root, previous))
 
 
 def _tls(args) -> None:

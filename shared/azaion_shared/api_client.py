@@ -1,4 +1,4 @@
-"""HTTP client of the api service: login, resources, releases, channels, parts and devices.
+"""HTTP client of the api service: login, resources, the fleet's TUF repository, parts and devices.
 
 Every path and every JSON answer comes from :mod:`azaion_shared.http_contract`, the definitions the
 api serves; an answer that does not fit its model is an :class:`ApiError` naming the request.
@@ -194,11 +194,14 @@ class ApiClient:
         backend: str | None = None,
         fps: float | None = None,
         last_error: str | None = None,
+        confirmed_at: str | None = None,
     ) -> contract.HeartbeatAck:
         """Report this device to the api's inventory (``python -m api devices list``)."""
         what = f"heartbeat of {name}"
         try:
-            report = contract.Heartbeat(name=name, version=version, backend=backend, fps=fps, last_error=last_error)
+            report = contract.Heartbeat(
+                name=name, version=version, backend=backend, fps=fps, last_error=last_error, confirmed_at=confirmed_at
+            )
         except ValidationError as exc:
             raise ApiError(f"{what}: {_problems(exc)}") from None
         body = report.model_dump()
@@ -225,44 +228,32 @@ class ApiClient:
         )
         return _parse(response, contract.Stored, f"upload of {name}")
 
-    # --- releases (azaion_shared.releases): signed documents, stored and served by the api ------------
-    def release_versions(self) -> list[int]:
+    # --- the fleet's TUF repository (azaion_shared.tuf_client reads it; the trainer writes targets) ----
+    def tuf_urls(self) -> tuple[str, str]:
+        """(metadata base URL, targets base URL) of the api's TUF repository, for ngclient."""
+        base = str(self._http.base_url).rstrip("/")
+        return base + contract.TUF_METADATA.rsplit("/", 1)[0] + "/", base + contract.TUF_TARGETS + "/"
+
+    def releases(self) -> contract.ReleaseList:
+        """The api's view of the releases and channels (for people; devices verify TUF metadata)."""
         what = "list of releases"
         response = self._authorized(what, lambda t: self._http.get(contract.RELEASES, headers=_auth(t)))
-        return _parse(response, contract.ReleaseList, what).versions
+        return _parse(response, contract.ReleaseList, what)
 
-    def get_release(self, version: int) -> dict:
-        """The signed envelope of release ``version`` (verify it before trusting a word of it)."""
-        what, path = f"release {version}", contract.RELEASE.format(version=version)
-        return _json(self._authorized(what, lambda t: self._http.get(path, headers=_auth(t))), what)
+    def put_targets(self, metadata: dict, files: dict[str, bytes]) -> int:
+        """Store new targets metadata (signed by the publisher) and the target files it adds."""
+        body = contract.TargetsUpload(
+            metadata=metadata, files={path: base64.b64encode(data).decode("ascii") for path, data in files.items()}
+        ).model_dump()
+        what = f"targets version {metadata.get('signed', {}).get('version')}"
+        response = self._authorized(what, lambda t: self._http.put(contract.TUF_TARGETS, json=body, headers=_auth(t)))
+        return _parse(response, contract.TargetsStored, what).version
 
-    def put_release(self, version: int, envelope: dict) -> bool:
-        """Store a signed release manifest; True when it is new (the same one again is no error)."""
-        what, path = f"upload of release {version}", contract.RELEASE.format(version=version)
-        response = self._authorized(what, lambda t: self._http.put(path, json=envelope, headers=_auth(t)))
-        return _parse(response, contract.ReleaseStored, what).created
-
-    def delete_release(self, version: int) -> contract.ReleaseDeleted:
-        """Drop a release's manifest and small parts from the api (its big parts are the CDN's)."""
-        what, path = f"deletion of release {version}", contract.RELEASE.format(version=version)
+    def delete(self, name: str) -> bool:
+        """Remove a resource (a pruned release's small part); True when it was there."""
+        what, path = f"deletion of {name}", contract.RESOURCE.format(name=name)
         response = self._authorized(what, lambda t: self._http.delete(path, headers=_auth(t)))
-        return _parse(response, contract.ReleaseDeleted, what)
-
-    def get_channel(self, channel: str, etag: str | None = None) -> tuple[dict | None, str | None]:
-        """(signed pointer, ETag) of a channel; (None, etag) when it has not changed since ``etag``."""
-        headers = {"If-None-Match": etag} if etag else {}
-        path = contract.CHANNEL.format(channel=channel)
-        response = self._authorized(
-            f"channel {channel}", lambda t: self._http.get(path, headers={**headers, **_auth(t)})
-        )
-        if response.status_code == 304:
-            return None, etag
-        return _json(response, f"channel {channel}"), response.headers.get("etag")
-
-    def put_channel(self, channel: str, envelope: dict) -> int:
-        what, path = f"move of channel {channel}", contract.CHANNEL.format(channel=channel)
-        response = self._authorized(what, lambda t: self._http.put(path, json=envelope, headers=_auth(t)))
-        return _parse(response, contract.ChannelMoved, what).sequence
+        return _parse(response, contract.Deleted, what).existed
 
     def download_part(self, name: str, dest: str | Path, sha256: str, size: int) -> Path:
         """A big part, resumable: the api says where to GET it (a short-lived presigned S3 URL, or itself for

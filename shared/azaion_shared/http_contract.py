@@ -5,21 +5,22 @@ these paths; :class:`azaion_shared.api_client.ApiClient` builds its URLs from th
 parses every answer with the same models. A field or a route changed here changes on both sides; a
 field changed on one side only fails ``tests/test_http_contract.py``.
 
-Signed documents (release manifests, channel pointers) travel as the signed JSON the publisher made
-(``azaion_shared.releases``): the api stores and serves their bytes unchanged, so they have no
-model here. Resources and big parts travel as raw bytes.
+The fleet's TUF metadata and targets (release manifests, channel pointers) travel as the bytes their
+signers made (``azaion_shared.tuf_repository``): the api stores and serves them unchanged, so they
+have no model here beyond the upload's envelope. Resources and big parts travel as raw bytes.
 
 | method | path | body | answer |
 |---|---|---|---|
 | GET | ``/healthz`` | – | :class:`Health` |
 | POST | ``/login`` | :class:`LoginRequest` | :class:`LoginResponse` |
 | GET, PUT | ``/resources/{name}`` | bytes | bytes; :class:`Stored` |
-| GET | ``/releases`` | – | :class:`ReleaseList` |
-| GET, PUT, DELETE | ``/releases/{version}`` | signed manifest | the manifest (ETag); :class:`ReleaseStored`; |
-| | | | :class:`ReleaseDeleted` |
+| DELETE | ``/resources/{name}`` | – | :class:`Deleted` |
+| GET | ``/releases`` | – | :class:`ReleaseList` (the api's view, for people: devices verify TUF) |
+| GET | ``/tuf/metadata/{name}`` | – | TUF metadata (``3.root.json``, ``timestamp.json`` ...) |
+| GET | ``/tuf/targets/{folder}/{name}`` | – | a target (``releases/{sha256}.7.json``) |
+| PUT | ``/tuf/targets`` | :class:`TargetsUpload` | :class:`TargetsStored` |
 | GET | ``/parts/{name}`` | – | :class:`PartLink` |
 | GET | ``/parts/{name}/content`` | – | bytes (Range) |
-| GET, PUT | ``/channels/{channel}`` | signed pointer | signed pointer (ETag); :class:`ChannelMoved` |
 | POST | ``/devices/heartbeat`` | :class:`Heartbeat` | :class:`HeartbeatAck` |
 | GET | ``/devices`` | – | list of :class:`DeviceRecord` |
 """
@@ -34,10 +35,11 @@ HEALTH = "/healthz"
 LOGIN = "/login"
 RESOURCE = "/resources/{name}"
 RELEASES = "/releases"
-RELEASE = "/releases/{version}"
+TUF_METADATA = "/tuf/metadata/{name}"
+TUF_TARGET = "/tuf/targets/{folder}/{name}"
+TUF_TARGETS = "/tuf/targets"
 PART = "/parts/{name}"
 PART_CONTENT = "/parts/{name}/content"
-CHANNEL = "/channels/{channel}"
 HEARTBEAT = "/devices/heartbeat"
 DEVICES = "/devices"
 
@@ -74,18 +76,36 @@ class Stored(BaseModel):
     size: int
 
 
+class Deleted(BaseModel):
+    name: str
+    existed: bool
+
+
+class ChannelState(BaseModel):
+    channel: str
+    version: int
+    fraction: float = Field(1.0, description="Below 1: a staged rollout's share of the fleet.")
+    previous: int | None = Field(None, description="What devices outside the rollout's fraction run.")
+
+
 class ReleaseList(BaseModel):
+    """The api's view of the current targets metadata (for the console and people; devices verify it)."""
+
     versions: list[int]
+    channels: list[ChannelState] = Field(default_factory=list)
+    targets_version: int | None = None
+    expires: str | None = Field(None, description="When the api's signature on the present (timestamp) expires.")
 
 
-class ReleaseStored(BaseModel):
+class TargetsUpload(BaseModel):
+    """New targets metadata (signed by the publisher) and the target files it adds, base64."""
+
+    metadata: dict
+    files: dict[str, str] = Field(default_factory=dict)
+
+
+class TargetsStored(BaseModel):
     version: int
-    created: bool = Field(description="False when the same manifest was stored already (no error).")
-
-
-class ReleaseDeleted(BaseModel):
-    version: int
-    resources: list[str] = Field(description="The resources whose small parts the api removed.")
 
 
 class PartLink(BaseModel):
@@ -97,17 +117,15 @@ class PartLink(BaseModel):
     expires_in: int = Field(ge=0, description="Seconds the URL stays valid; 0 for the api's own route.")
 
 
-class ChannelMoved(BaseModel):
-    channel: str
-    sequence: int
-
-
 class Heartbeat(BaseModel):
     name: str = Field(pattern=DEVICE_NAME_PATTERN, description="The device's name.")
     version: str | None = Field(None, max_length=64, description="The model version it runs.")
     backend: str | None = Field(None, max_length=32, description=f"One of {', '.join(BACKENDS)}.")
     fps: float | None = Field(None, ge=0, le=10_000, description="Frames per second lately.")
     last_error: str | None = Field(None, max_length=500, description="The last error, if any.")
+    confirmed_at: str | None = Field(
+        None, max_length=40, description="ISO 8601, UTC: when the device last confirmed its metadata fresh."
+    )
 
 
 class HeartbeatAck(BaseModel):
@@ -125,3 +143,5 @@ class DeviceRecord(BaseModel):
     fps: float | None
     last_error: str | None
     seen_at: str = Field(description="ISO 8601, UTC, the api's clock.")
+    confirmed_at: str | None = Field(None, description="When the device last confirmed its metadata fresh.")
+    stale: str | None = Field(None, description="Why the device is out of date (None: it is not).")

@@ -1,30 +1,32 @@
-"""Releases and channels: the signed documents a fleet updates from (issue 17, first part).
+"""Releases and channels: the documents a fleet updates from.
 
 - A :class:`Release` says what the training server released as version N: the run it came from,
   its gate metrics, the class names, when, and for every artifact its versioned resource name,
   format, input size, batch, precision and the SHA-256 and size of its encrypted small and big
   parts and of its plaintext.
-- A :class:`ChannelPointer` (``stable`` at least) says which version a channel runs; its
-  ``sequence`` only ever grows, so a rollback is a new, higher sequence pointing at an older
-  version, and a device refuses any pointer older than one it has seen (no replay).
+- A :class:`ChannelPointer` (``stable`` at least) says which version a channel runs, and during a
+  staged rollout which fraction of the fleet takes it (the rest stays on ``previous``).
 
-Both travel as signed envelopes (:mod:`azaion_shared.signing`) with a ``kind`` inside the signed
-payload, so that one cannot be passed off as the other.
+Both are TUF targets (``releases/{N}.json``, ``channels/{name}.json``: :mod:`azaion_shared.tuf_repository`):
+the publisher's signed targets metadata names their hashes and lengths, and TUF's versions, expiry
+and snapshot make a replayed, frozen or mixed-up set of them fail at the device. A ``kind`` inside
+each document keeps one from being passed off as the other.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
 from typing import Any
 
 from azaion_shared.errors import SignatureError
 from azaion_shared.model_formats import TENSORRT
-from azaion_shared.signing import sign, verify
 
 RELEASE_KIND = "azaion.release.v1"
-CHANNEL_KIND = "azaion.channel.v1"
+CHANNEL_KIND = "azaion.channel.v2"
 DEFAULT_CHANNEL = "stable"
 
 
@@ -99,9 +101,19 @@ class Release:
 
 @dataclass(frozen=True)
 class ChannelPointer:
+    """The release a channel runs. ``fraction`` below 1 is a staged rollout: a device takes ``version``
+    when :func:`rollout_slot` of its name falls under the fraction, and otherwise stays on ``previous``."""
+
     channel: str
-    sequence: int
     version: int
+    fraction: float = 1.0
+    previous: int | None = None
+
+    def version_for(self, device: str) -> int:
+        """The release ``device`` runs under this pointer."""
+        if self.fraction >= 1.0 or self.previous is None:
+            return self.version
+        return self.version if rollout_slot(self.channel, device) < self.fraction else self.previous
 
     def to_document(self) -> dict[str, Any]:
         return {"kind": CHANNEL_KIND, **asdict(self)}
@@ -111,42 +123,54 @@ class ChannelPointer:
         if document.get("kind") != CHANNEL_KIND:
             raise SignatureError(f"not a channel pointer (kind {document.get('kind')!r})")
         try:
-            return cls(str(document["channel"]), int(document["sequence"]), int(document["version"]))
+            fraction = float(document.get("fraction", 1.0))
+            previous = document.get("previous")
+            pointer = cls(
+                str(document["channel"]), int(document["version"]), fraction, int(previous) if previous else None
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise SignatureError(f"a signed channel pointer that does not read as one: {exc!r}") from None
+            raise SignatureError(f"a channel pointer that does not read as one: {exc!r}") from None
+        if not 0.0 <= fraction <= 1.0 or pointer.version < 1:
+            raise SignatureError(f"a channel pointer with fraction {fraction} or version {pointer.version}")
+        return pointer
+
+
+def rollout_slot(channel: str, device: str) -> float:
+    """A device's stable place in [0, 1) for a channel's staged rollouts (SHA-256 of channel and name)."""
+    digest = hashlib.sha256(f"{channel}\n{device}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")  # noqa: UP017 - Python 3.10 on Jetsons
 
 
-def sign_release(release: Release, private_key) -> dict[str, Any]:
-    return sign(release.to_document(), private_key)
+def document_bytes(document: dict[str, Any]) -> bytes:
+    """A document as the bytes its TUF target hashes: canonical JSON (sorted keys, no spaces, UTF-8)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def verify_release(envelope: dict[str, Any], trusted: list, expected_version: int | None = None) -> Release:
-    """The release, when a trusted publisher signed it (and it is the version asked for)."""
-    release = Release.from_document(verify(envelope, trusted))
+def _document(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        document = json.loads(data)
+    except ValueError as exc:
+        raise SignatureError(f"{what} is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise SignatureError(f"{what} is not a JSON object")
+    return document
+
+
+def parse_release(data: bytes, expected_version: int | None = None) -> Release:
+    """A release manifest from its (verified) target bytes, and the version asked for."""
+    release = Release.from_document(_document(data, "a release manifest"))
     if expected_version is not None and release.version != expected_version:
-        raise SignatureError(f"asked for release {expected_version}, the signed manifest is release {release.version}")
+        raise SignatureError(f"asked for release {expected_version}, the manifest is release {release.version}")
     return release
 
 
-def sign_pointer(pointer: ChannelPointer, private_key) -> dict[str, Any]:
-    return sign(pointer.to_document(), private_key)
-
-
-def verify_pointer(
-    envelope: dict[str, Any], trusted: list, channel: str, seen_sequence: int | None = None
-) -> ChannelPointer:
-    """The channel's pointer, when a trusted publisher signed it, it is this channel's, and it is not older
-    than the newest this device has seen (a replayed old pointer would roll the fleet back)."""
-    pointer = ChannelPointer.from_document(verify(envelope, trusted))
+def parse_pointer(data: bytes, channel: str) -> ChannelPointer:
+    """A channel pointer from its (verified) target bytes, and this channel's."""
+    pointer = ChannelPointer.from_document(_document(data, "a channel pointer"))
     if pointer.channel != channel:
-        raise SignatureError(f"asked for channel {channel!r}, the signed pointer is for {pointer.channel!r}")
-    if seen_sequence is not None and pointer.sequence < seen_sequence:
-        raise SignatureError(
-            f"channel {channel} pointer sequence {pointer.sequence} is older than {seen_sequence}, already seen: "
-            "a replayed pointer is refused"
-        )
+        raise SignatureError(f"asked for channel {channel!r}, the pointer is for {pointer.channel!r}")
     return pointer

@@ -1,16 +1,18 @@
-"""Publishing releases in tests with the trainer's own code (trainer.release), and forging them as an
-attacker would: with the model key every device holds, but without the publisher's signing key."""
+"""Publishing releases in tests with the trainer's own code (trainer.release) and the project's root
+ceremony (2 of 3 offline root keys, the publisher's targets key, the api's online key), and forging
+them as an attacker would: with the model key every device holds, but without the signing keys."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from azaion_shared import tuf_repository as tuf
 from azaion_shared.api_client import ApiClient, RetryPolicy
 from azaion_shared.cdn import Storage
 from azaion_shared.crypto import BLOCK, HEADER_SIZE, IV_SIZE, TAG_SIZE, _derive, read_header
-from azaion_shared.signing import generate, load_private, load_public
+from azaion_shared.signing import generate
+from azaion_shared.tuf_client import Fetcher, TrustClient
 from trainer.release import ArtifactFile, Publisher
 
 PASSWORD = "a-long-enough-password"
@@ -28,29 +30,65 @@ def artifact_file(path: Path, resource: str, fmt: str, **meta) -> ArtifactFile:
 
 @dataclass
 class Kit:
-    """The training server's side: its api account, its CDN, the model key and the signing key."""
+    """The training server's side: its api account, its CDN, the model key, the publisher's key, and the
+    fleet's root (made and installed at the api when ``trust`` is the api's TrustStore)."""
 
     api_url: str
     cdn: Storage
     key: bytes
     keys_dir: Path
+    trust: object = None  # api.trust.TrustStore of the api under test
     email: str = "trainer@x.io"
     channel: str = "stable"
 
     def __post_init__(self):
-        if not (self.keys_dir / "publisher.key").exists():
-            generate(self.keys_dir)
-        self.signing_key = load_private(self.keys_dir / "publisher.key")
-        self.public_key_file = self.keys_dir / "publisher.pub"
+        self.keys_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("publisher", "root-1", "root-2", "root-3"):
+            if not (self.keys_dir / f"{name}.key").exists():
+                generate(self.keys_dir, name)
+        self.signing_key = self.keys_dir / "publisher.key"
+        self.root_file = self.keys_dir / "root.json"
+        if self.trust is not None and not self.root_file.exists():
+            self.make_root()
 
-    def trusted(self) -> list:
-        return [load_public(self.public_key_file)]
+    def make_root(
+        self,
+        targets_keys: list[str] = ("publisher",),
+        root_keys=("root-1", "root-2", "root-3"),
+        signers=None,
+        online: Path | None = None,
+    ):
+        """The next root (the first when none is installed) naming these keys, signed by ``signers`` (default:
+        two of the old root's keys and two of the new one's), installed at the api; returns its bytes."""
+        online_public = online or self.trust.ensure_online_key()
+        previous = self.trust.root()
+        root = tuf.new_root(
+            [tuf.public_key(self.keys_dir / f"{k}.pub") for k in root_keys],
+            2,
+            [tuf.public_key(self.keys_dir / f"{k}.pub") for k in targets_keys],
+            [tuf.public_key(online_public)],
+            previous=previous,
+        )
+        names = signers or sorted({*list(root_keys)[:2], *(self._previous_root_keys[:2] if previous else [])})
+        for name in names:
+            root.sign(tuf.signer(self.keys_dir / f"{name}.key"), append=True)
+        data = tuf.to_bytes(root)
+        self.trust.install_root(data)
+        if previous is None:
+            self.root_file.write_bytes(data)
+        self._previous_root_keys = list(root_keys)
+        return data
+
+    _previous_root_keys: tuple = ()
 
     def client(self, email: str | None = None) -> ApiClient:
         return ApiClient(self.api_url, email or self.email, PASSWORD, retry=FAST, timeout=20)
 
-    def publisher(self, api: ApiClient) -> Publisher:
-        return Publisher(api, self.cdn, self.key, self.signing_key, self.channel)
+    def publisher(self, api: ApiClient, signing_key: Path | None = None) -> Publisher:
+        metadata, targets = api.tuf_urls()
+        trust = TrustClient(self.keys_dir / "trainer-tuf", metadata, targets, Fetcher(api))
+        trust.initialise(self.root_file.read_bytes())
+        return Publisher(api, self.cdn, self.key, signing_key or self.signing_key, trust, self.channel)
 
     def release(self, *files: ArtifactFile, run: str = "test-run", promote: bool = False, metrics=None):
         with self.client() as api:
@@ -61,9 +99,9 @@ class Kit:
                 publisher.promote(release.version)
             return release
 
-    def promote(self, version: int):
+    def promote(self, version: int, fraction: float = 1.0):
         with self.client() as api:
-            return self.publisher(api).promote(version)
+            return self.publisher(api).promote(version, fraction)
 
     def rollback(self, to: int | None = None):
         with self.client() as api:
@@ -96,10 +134,3 @@ def forge_big_part(small: bytes, big: bytes, key: bytes, tail: bytes = b"attacke
     forged = body + mac.finalize()
     assert forged[: len(small)] == small and len(forged) == len(blob) and size == len(plaintext)
     return forged[len(small) :]
-
-
-def forged_manifest(envelope: dict, **changes) -> dict:
-    """The envelope with its payload changed and the genuine signature kept."""
-    payload = json.loads(envelope["payload"])
-    payload.update(changes)
-    return {**envelope, "payload": json.dumps(payload, sort_keys=True, separators=(",", ":"))}

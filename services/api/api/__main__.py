@@ -4,6 +4,8 @@ python -m api serve                       # listen on AZAION_API__HOST:AZAION_AP
 python -m api users add EMAIL --role Device [--password-stdin]
 python -m api users list
 python -m api users remove EMAIL
+python -m api devices list | forget NAME
+python -m api trust online-key | root ROOT.json | status
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from pathlib import Path
 
 from azaion_shared.cli import port, run_main, service_settings
 from azaion_shared.roles import Role
@@ -46,6 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing = devices.add_parser("list", help="every device: the version it runs, its backend, when last seen")
     listing.add_argument("--version", help="only the devices running this model version")
+    forget = devices.add_parser("forget", help="drop a device's row, so that another Device account may claim the name")
+    forget.add_argument("name")
+    trust = sub.add_parser(
+        "trust",
+        help="the fleet's TUF repository: the api's online key, installing a root, what is signed",
+        description="The offline root names the keys of every role (python -m azaion_shared root --help). The "
+        "api holds the online key that re-signs snapshot and timestamp; it stores the root you install here "
+        "after checking it (the next version, signed by a threshold of the old root's keys and of its own).",
+    ).add_subparsers(dest="trust_command", required=True)
+    trust.add_parser("online-key", help="make the api's online key once; print its public key file for the root")
+    install = trust.add_parser("root", help="install a root signed at the offline ceremony (first or next version)")
+    install.add_argument("file", type=Path)
+    trust.add_parser("status", help="the root, targets, snapshot and timestamp the api serves, and their expiry")
     return parser
 
 
@@ -72,17 +88,9 @@ def _run(args) -> int:
 
     settings = service_settings(ApiSettings)
     if args.command == "devices":
-        from api.devices import DeviceStore
-
-        found = DeviceStore(settings.db_file()).list(args.version)
-        print("name\tversion\tbackend\tfps\tlast seen (UTC)\tuser\tlast error")
-        for d in found:
-            fps = f"{d.fps:.1f}" if d.fps is not None else "-"
-            print(
-                f"{d.name}\t{d.version or '-'}\t{d.backend or '-'}\t{fps}\t{d.seen_at}\t{d.user}\t{d.last_error or ''}"
-            )
-        print(f"{len(found)} device(s)" + (f" running version {args.version}" if args.version else ""))
-        return 0
+        return _devices(args, settings)
+    if args.command == "trust":
+        return _trust(args, settings)
     if args.command == "users":
         store = UserStore(settings.db_file())
         if args.users_command == "add":
@@ -119,6 +127,46 @@ def _run(args) -> int:
         log_config=None,
         proxy_headers=False,  # X-Forwarded-For is believed only from AZAION_API__TRUSTED_PROXIES (api.app)
     )
+    return 0
+
+
+def _devices(args, settings) -> int:
+    from datetime import timedelta
+
+    from api.devices import DeviceStore
+
+    store = DeviceStore(settings.db_file())
+    if args.devices_command == "forget":
+        print(f"forgot {args.name}" if store.forget(args.name) else f"no device {args.name}")
+        return 0
+    found = store.list(args.version, fresh_for=timedelta(hours=settings.api.tuf_expiry_hours))
+    print("name\tversion\tbackend\tfps\tlast seen (UTC)\tconfirmed fresh (UTC)\tuser\tstale\tlast error")
+    for d in found:
+        fps = f"{d.fps:.1f}" if d.fps is not None else "-"
+        print(
+            f"{d.name}\t{d.version or '-'}\t{d.backend or '-'}\t{fps}\t{d.seen_at}\t{d.confirmed_at or '-'}\t"
+            f"{d.user}\t{('STALE: ' + d.stale) if d.stale else 'ok'}\t{d.last_error or ''}"
+        )
+    stale = sum(1 for d in found if d.stale)
+    print(
+        f"{len(found)} device(s)"
+        + (f" running version {args.version}" if args.version else "")
+        + (f", {stale} stale" if stale else "")
+    )
+    return 0
+
+
+def _trust(args, settings) -> int:
+    store = settings.trust_store()
+    if args.trust_command == "online-key":
+        public = store.ensure_online_key()
+        print(f"the api's online key: {store.online_key} (stays here); give {public} to the root ceremony")
+    elif args.trust_command == "root":
+        store.ensure_online_key()
+        print(f"installed {store.install_root(args.file.read_bytes())}")
+    else:
+        for line in store.status():
+            print(line)
     return 0
 
 

@@ -4,7 +4,10 @@ resource), what they share in ``api.deps``, and the JSON shapes and paths in
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import threading
 from datetime import timedelta
 
 from fastapi import FastAPI, Request, status
@@ -14,7 +17,6 @@ from fastapi.responses import Response
 
 from api.deps import Services
 from api.devices import DeviceStore
-from api.releases import ReleaseStore
 from api.resources import ResourceStore
 from api.routes import auth, devices, parts, releases, resources
 from api.settings import ApiSettings
@@ -24,6 +26,8 @@ from api.users import UserStore
 from azaion_shared.cdn import storage_from_settings
 from azaion_shared.roles import Role
 
+log = logging.getLogger(__name__)
+
 
 def build_services(settings: ApiSettings, users: UserStore | None = None) -> Services:
     options = settings.api
@@ -32,7 +36,7 @@ def build_services(settings: ApiSettings, users: UserStore | None = None) -> Ser
         users=users or UserStore(settings.db_file()),
         issuer=TokenIssuer(settings.jwt_secret(), timedelta(minutes=options.token_minutes)),
         resources=ResourceStore(settings.resources_folder(), options.max_upload_mb * 1024 * 1024),
-        releases=ReleaseStore(settings.resources_folder().parent),
+        trust=settings.trust_store(),
         devices=DeviceStore(settings.db_file()),
         per_account=SlidingWindow(options.login_failures_per_account, options.login_window_seconds),
         per_address=SlidingWindow(options.login_failures_per_address, options.login_window_seconds),
@@ -46,13 +50,35 @@ async def _unprocessable(request: Request, exc: RequestValidationError) -> Respo
     return Response(body, status.HTTP_422_UNPROCESSABLE_CONTENT, media_type="application/json")
 
 
+@contextlib.asynccontextmanager
+async def _resigning(app: FastAPI):
+    """While the app serves: re-sign the fleet's snapshot and timestamp before they expire (a thread)."""
+    trust, stop = app.state.services.trust, threading.Event()
+    period = min(60.0, trust.expiry_hours * 3600 / 8)
+
+    def loop() -> None:
+        while not stop.wait(period):
+            try:
+                trust.resign_if_due()
+            except Exception:  # never let it die: the next round tries again, devices see the age meanwhile
+                log.exception("re-signing the fleet's timestamp failed")
+
+    thread = threading.Thread(target=loop, name="tuf-resign", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
 def create_app(settings: ApiSettings, users: UserStore | None = None) -> FastAPI:
     """Build the app from settings (nothing happens at import time)."""
     docs = settings.docs_enabled()
     app = FastAPI(
+        lifespan=_resigning,
         title="Azaion API",
         version="0.1.0",
-        description="JWT login, the small parts of protected models, signed releases and channels, devices.",
+        description="JWT login, the small parts of protected models, the fleet's TUF metadata, devices.",
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,

@@ -13,11 +13,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.devices import DeviceStore
 from api.errors import TokenError
-from api.releases import ReleaseStore
 from api.resources import ResourceStore, check_name
 from api.settings import ApiOptions
 from api.throttle import HashGate, SlidingWindow
 from api.tokens import TokenIssuer
+from api.trust import TrustStore
 from api.users import User, UserStore
 from azaion_shared.errors import AzaionError
 from azaion_shared.roles import UPLOAD_ROLES, Role, may_upload
@@ -31,7 +31,7 @@ class Services:
     users: UserStore
     issuer: TokenIssuer
     resources: ResourceStore
-    releases: ReleaseStore
+    trust: TrustStore
     devices: DeviceStore
     per_account: SlidingWindow
     per_address: SlidingWindow

@@ -47,6 +47,18 @@ class ApiOptions(BaseModel):
     link_seconds: int = Field(
         300, ge=10, le=7 * 24 * 3600, description="How long a presigned big-part URL handed to a device is valid."
     )
+    online_key: Path | None = Field(
+        None,
+        description="The api's online key (Ed25519 PEM) that signs the fleet's snapshot and timestamp; default "
+        "{root}/api/keys/online.key, made on first use (`python -m api trust online-key`).",
+    )
+    tuf_expiry_hours: float = Field(
+        24.0,
+        gt=0,
+        le=24 * 365,
+        description="How long a signed snapshot and timestamp stay valid; re-signed when half is left. A device "
+        "that cannot confirm its metadata fresh within this long reports itself stale (a freeze).",
+    )
     docs: bool | None = Field(
         None, description="Serve /docs, /redoc and /openapi.json; default: off in production, on otherwise."
     )
@@ -104,6 +116,14 @@ class ApiSettings(AzaionSettings):
 
     def db_file(self) -> Path:
         return self.api.db_path or self.root / "api" / "users.sqlite3"
+
+    def trust_store(self):
+        from api.trust import TrustStore
+
+        folder = self.resources_folder().parent
+        return TrustStore(
+            folder / "tuf", self.api.online_key or folder / "keys" / "online.key", self.api.tuf_expiry_hours
+        )
 
     def resources_folder(self) -> Path:
         return self.api.resources_dir or self.root / "api" / "resources"

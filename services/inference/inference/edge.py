@@ -90,13 +90,15 @@ def _model_and_backend(settings, args, stack):
     cache = ReleaseCache(options.cache(Path(settings.root)))
     api = stack.enter_context(settings.api_client.client(progress=not args.no_progress))
     acquirer = Acquirer(options, settings.key(), api, cache)
-    channel = Channel(api, options.trusted(), options.channel, cache)
-    begun = first_backend(acquirer, channel, start(channel), device, options)
+    channel = Channel(options.trust_client(api, cache.folder), options.channel, options.name(), cache, api)
+    started = start(channel)
+    begun = first_backend(acquirer, channel, started, device, options)
 
     def updater(pipeline) -> Updater:
         prepare = lambda release: acquire_backend(acquirer, release, device, options)  # noqa: E731
         made = Updater(channel, prepare, pipeline, begun.release.version, options, begun.backend.name)
         made.refused.update(begun.refused)
+        made.channel_error = started.error
         return made
 
     return begun.model, begun.backend, updater

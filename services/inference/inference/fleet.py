@@ -1,10 +1,11 @@
 """The device's side of releases: follow a channel, verify, fetch, swap; start offline from the cache.
 
-- :class:`Channel` polls the channel's signed pointer (``If-None-Match``: an unchanged channel costs a
-  304), refuses a pointer that no trusted publisher signed or whose sequence is older than one seen
-  (a replay), and loads the release it names (signature checked, cached).
-- :func:`start` picks the release to run at start: the channel's, or, when the api cannot be reached,
-  the one in the cache, saying how old it is.
+- :class:`Channel` reads the fleet's TUF repository through :class:`~azaion_shared.tuf_client.TrustClient`
+  (python-tuf's ngclient): expired, under-signed, rolled-back or inconsistent metadata is refused; the
+  channel pointer and release manifests are read only as the signed targets name them. It remembers
+  when the metadata was last confirmed fresh; every heartbeat carries that time and the error, if any.
+- :func:`start` picks the release to run at start: the channel's, or, when the api cannot be reached or
+  serves what does not verify (stale, older, forged), the verified release in the cache, saying why.
 - :class:`Updater` is the background thread of a running device: it polls, downloads and verifies a
   new release, builds and warms up its model, hands it to the pipeline (which swaps between two
   frames), and reports heartbeats. A release that fails anywhere is refused with the reason, and the
@@ -19,8 +20,15 @@ import time
 from dataclasses import dataclass
 
 from azaion_shared.api_client import ApiClient
-from azaion_shared.errors import ApiAuthError, ApiError, ApiNotFoundError, AzaionError, SignatureError
-from azaion_shared.releases import ChannelPointer, Release, verify_pointer, verify_release
+from azaion_shared.errors import (
+    ApiAuthError,
+    ApiError,
+    ApiNotFoundError,
+    AzaionError,
+    SignatureError,
+)
+from azaion_shared.releases import ChannelPointer, Release, parse_pointer, parse_release
+from azaion_shared.tuf_repository import channel_target, release_target
 from inference.errors import ModelError
 from inference.release_cache import ReleaseCache
 
@@ -28,47 +36,49 @@ log = logging.getLogger(__name__)
 
 
 class Channel:
-    def __init__(self, api: ApiClient, trusted: list, channel: str, cache: ReleaseCache):
-        self.api, self.trusted, self.name, self.cache = api, trusted, channel, cache
+    def __init__(self, trust, channel: str, device: str, cache: ReleaseCache, api: ApiClient | None = None):
+        self.trust, self.name, self.device, self.cache, self.api = trust, channel, device, cache, api
+        self._refreshed = None  # the repository as verified by the last successful poll
         self.pointer: ChannelPointer | None = None
-        self.etag: str | None = None
-        cached = cache.pointer(channel)
+        cached = trust.cached(channel_target(channel))
         if cached is not None:
             try:
-                self.pointer = verify_pointer(cached.envelope, trusted, channel)
-                self.etag = cached.etag
+                self.pointer = parse_pointer(cached, channel)
             except SignatureError as exc:
-                log.warning("the cached pointer of channel %s is not trusted (%s); ignoring it", channel, exc)
+                log.warning("the cached pointer of channel %s does not read (%s); ignoring it", channel, exc)
 
     @property
-    def seen_sequence(self) -> int | None:
-        return self.pointer.sequence if self.pointer else None
+    def confirmed_at(self) -> float | None:
+        """When the fleet's metadata was last confirmed fresh (epoch seconds)."""
+        return self.trust.last_confirmed()
+
+    @property
+    def version(self) -> int | None:
+        """The release this device should run under the channel's pointer (staged rollouts included)."""
+        return self.pointer.version_for(self.device) if self.pointer else None
 
     def poll(self) -> ChannelPointer | None:
         """The channel's pointer when it changed since the last poll (None: unchanged). Raises
-        SignatureError for a pointer that is forged, signed by an unknown key or older than one seen."""
-        envelope, etag = self.api.get_channel(self.name, self.etag if self.pointer else None)
-        if envelope is None:
-            self.cache.confirm_pointer(self.name)
-            return None
-        pointer = verify_pointer(envelope, self.trusted, self.name, self.seen_sequence)
-        self.cache.save_pointer(self.name, envelope, etag)
+        StaleMetadataError (expired: a freeze), SignatureError (anything else that does not verify),
+        ApiNotFoundError (nothing released on this channel) or ApiError (unreachable)."""
+        refreshed = self.trust.refresh()
+        data = refreshed.read(channel_target(self.name))
+        self._refreshed = refreshed
+        if data is None:
+            raise ApiNotFoundError(f"nothing is released on channel {self.name}", 404)
+        pointer = parse_pointer(data, self.name)
         changed = pointer != self.pointer
-        self.pointer, self.etag = pointer, etag
+        self.pointer = pointer
         return pointer if changed else None
 
     def release(self, version: int) -> Release:
-        """Release ``version``, verified: from the cache when it is there, else from the api (then cached)."""
-        cached = self.cache.manifest(version)
-        if cached is not None:
-            try:
-                return verify_release(cached, self.trusted, version)
-            except SignatureError as exc:
-                log.warning("the cached manifest of release %d is not trusted (%s); fetching it again", version, exc)
-        envelope = self.api.get_release(version)
-        release = verify_release(envelope, self.trusted, version)
-        self.cache.save_manifest(version, envelope)
-        return release
+        """Release ``version`` as the signed targets name it: as verified by the last poll, or, offline,
+        as verified before (the cached target, its hash checked against the trusted targets again)."""
+        path = release_target(version)
+        data = self._refreshed.read(path) if self._refreshed is not None else self.trust.cached(path)
+        if data is None:
+            raise SignatureError(f"release {version} is not in the fleet's signed targets (pruned, or never released)")
+        return parse_release(data, version)
 
 
 @dataclass(frozen=True)
@@ -76,10 +86,12 @@ class Start:
     release: Release
     offline: bool
     note: str
+    error: str | None = None  # why it started from the cache (reported in every heartbeat until it clears)
 
 
 def start(channel: Channel) -> Start:
-    """The release to start with: the channel's; when the api cannot be reached, the cached one."""
+    """The release to start with: the channel's; when the api cannot be reached or serves metadata that
+    does not verify (expired, older than seen, forged), the verified release in the cache."""
     try:
         channel.poll()
     except ApiNotFoundError:
@@ -91,30 +103,37 @@ def start(channel: Channel) -> Start:
         log.warning("channel %s is gone from the api; running the cached release", channel.name)
     except ApiAuthError:
         raise
-    except ApiError as exc:
+    except (ApiError, SignatureError) as exc:
         return _offline(channel, exc)
-    if channel.pointer is None:
+    if channel.version is None:
         raise ModelError(f"channel {channel.name} has no pointer")
-    release = channel.release(channel.pointer.version)
-    return Start(
-        release, False, f"release {release.version} (channel {channel.name}, sequence {channel.seen_sequence})"
-    )
+    release = channel.release(channel.version)
+    return Start(release, False, f"release {release.version} (channel {channel.name}: {_share(channel)})")
+
+
+def _share(channel: Channel) -> str:
+    pointer = channel.pointer
+    if pointer is None or pointer.previous is None or pointer.fraction >= 1.0:
+        return "the whole fleet"
+    return f"a rollout of release {pointer.version} to {pointer.fraction:.0%}; this device is on {channel.version}"
 
 
 def _offline(channel: Channel, why: Exception) -> Start:
-    cached = channel.cache.pointer(channel.name)
-    version = channel.cache.running() or (channel.pointer.version if channel.pointer else None)
-    if version is None or cached is None or channel.cache.manifest(version) is None:
-        raise ModelError(
-            f"the api cannot be reached ({why}) and no release is cached here yet: this device needs the api once"
-        ) from why
-    release = channel.release(version)
+    reason = f"the api cannot be reached ({why})" if not isinstance(why, SignatureError) else f"refused: {why}"
+    version = channel.cache.running() or channel.version
+    if version is None:
+        raise ModelError(f"{reason}, and no release is cached here yet: this device needs the api once") from why
+    try:
+        release = channel.release(version)
+    except SignatureError as exc:
+        raise ModelError(f"{reason}, and the cached release {version} does not verify: {exc}") from why
+    confirmed = channel.confirmed_at
     note = (
-        f"the api cannot be reached ({why}); starting offline from the cache: release {release.version} "
-        f"(created {release.created}, {_age_since_iso(release.created)} ago; channel {channel.name} last "
-        f"confirmed {_age(time.time() - cached.confirmed_at)} ago)"
+        f"{reason}; starting from the cache: release {release.version} (created {release.created}, "
+        f"{_age_since_iso(release.created)} ago; channel {channel.name} last confirmed fresh "
+        f"{_age(time.time() - confirmed) + ' ago' if confirmed else 'never'})"
     )
-    return Start(release, True, note)
+    return Start(release, True, note, error=f"{reason}"[:500])
 
 
 def _age(seconds: float) -> str:
@@ -123,6 +142,12 @@ def _age(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.1f} {unit}"
     return f"{seconds:.0f} seconds"
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(epoch))
 
 
 def _age_since_iso(created: str) -> str:
@@ -145,7 +170,8 @@ class Updater:
         self.previous: int | None = None
         self.backend_name = backend_name
         self.refused: dict[int, str] = {}  # version -> why (not tried again until the channel moves)
-        self.last_error: str | None = None
+        self.last_error: str | None = None  # a release refused, or the updater's own failure
+        self.channel_error: str | None = None  # the last poll's failure (cleared by a poll that verifies)
         self.swaps: list[dict] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="fleet-updater", daemon=True)
@@ -189,18 +215,21 @@ class Updater:
         """One poll: follow the channel to a new release when there is one (each failure logged, survived)."""
         try:
             moved = self.channel.poll()
-        except SignatureError as exc:
-            self._error(f"channel {self.channel.name}: pointer refused: {exc}")
+        except SignatureError as exc:  # expired (a freeze), rolled back, forged, inconsistent
+            self.channel_error = f"channel {self.channel.name}: metadata refused: {exc}"[:500]
+            log.error("%s; still running release %d", self.channel_error, self.version)
             return
         except ApiError as exc:
-            log.warning("cannot poll channel %s (%s); trying again later", self.channel.name, exc)
+            self.channel_error = f"cannot poll channel {self.channel.name}: {exc}"[:500]
+            log.warning("%s; trying again later", self.channel_error)
             return
+        self.channel_error = None
         if moved is not None:
-            self.refused.pop(moved.version, None)  # the channel moved: a version refused before may be tried again
-        pointer = self.channel.pointer
-        if pointer is None or pointer.version == self.version or pointer.version in self.refused:
+            self.refused.pop(self.channel.version, None)  # the channel moved: a version refused may be tried again
+        version = self.channel.version
+        if version is None or version == self.version or version in self.refused:
             return
-        self.update(pointer.version)
+        self.update(version)
 
     def update(self, version: int) -> bool:
         started = time.perf_counter()
@@ -231,6 +260,11 @@ class Updater:
         self.channel.cache.keep_only({version, self.previous})
         return True
 
+    def error(self) -> str | None:
+        """What the heartbeat reports: the channel's trouble first (it hides every later release), then a
+        refused release."""
+        return self.channel_error or self.last_error
+
     def heartbeat(self) -> None:
         frames, at = self.pipeline.frames_done, time.perf_counter()
         before, then = self._frames_at_beat
@@ -238,7 +272,12 @@ class Updater:
         self._frames_at_beat = (frames, at)
         try:
             self.channel.api.heartbeat(
-                self.options.name(), str(self.version), self.backend_name, round(fps, 2), self.last_error
+                self.options.name(),
+                str(self.version),
+                self.backend_name,
+                round(fps, 2),
+                self.error(),
+                _iso(self.channel.confirmed_at),
             )
         except ApiError as exc:
             log.debug("heartbeat not delivered: %s", exc)

@@ -2,13 +2,13 @@
 
 Layout under the cache folder (0700; nothing in it is plaintext)::
 
-    channels/{channel}.json         the last accepted signed pointer, its ETag, when it was confirmed
+    tuf/metadata/, tuf/targets/     the fleet's TUF metadata and targets (pointers, manifests) as verified
+                                    last (azaion_shared.tuf_client), tuf/confirmed.json: when confirmed fresh
     running.json                    the release this device last ran (its fallback when a new one fails)
-    releases/{version}/manifest.json   the signed manifest, as received
     releases/{version}/{resource}.small|.big   the encrypted parts, as published
     engines/{onnx sha16}-trt{version}-cc{cc}.engine   engines built here, encrypted with the model key
 
-Everything read back from here is verified again (signature, sizes, SHA-256) before it is used: the
+Everything read back from here is verified again (signatures, sizes, SHA-256) before it is used: the
 cache is a convenience, never a source of trust.
 """
 
@@ -18,17 +18,9 @@ import json
 import re
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from azaion_shared.atomic import atomic_write_bytes, private_folder
-
-
-@dataclass(frozen=True)
-class CachedPointer:
-    envelope: dict
-    etag: str | None
-    confirmed_at: float  # when the api last served it (time.time())
 
 
 class ReleaseCache:
@@ -40,24 +32,6 @@ class ReleaseCache:
         for part in parts:
             path = private_folder(path / part)
         return path
-
-    # --- channel pointers ------------------------------------------------------------------------
-    def save_pointer(self, channel: str, envelope: dict, etag: str | None) -> None:
-        record = {"envelope": envelope, "etag": etag, "confirmed_at": time.time()}
-        atomic_write_bytes(self._dir("channels") / f"{channel}.json", json.dumps(record).encode(), mode=0o600)
-
-    def confirm_pointer(self, channel: str) -> None:
-        """The api served the same pointer again (304): it is still current as of now."""
-        cached = self.pointer(channel)
-        if cached is not None:
-            self.save_pointer(channel, cached.envelope, cached.etag)
-
-    def pointer(self, channel: str) -> CachedPointer | None:
-        try:
-            record = json.loads((self.folder / "channels" / f"{channel}.json").read_text())
-            return CachedPointer(record["envelope"], record.get("etag"), float(record["confirmed_at"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
 
     # --- the release last run ----------------------------------------------------------------------
     def save_running(self, version: int) -> None:
@@ -73,15 +47,6 @@ class ReleaseCache:
     # --- releases ---------------------------------------------------------------------------------
     def release_dir(self, version: int) -> Path:
         return self._dir("releases", str(version))
-
-    def save_manifest(self, version: int, envelope: dict) -> None:
-        atomic_write_bytes(self.release_dir(version) / "manifest.json", json.dumps(envelope).encode(), mode=0o600)
-
-    def manifest(self, version: int) -> dict | None:
-        try:
-            return json.loads((self.folder / "releases" / str(version) / "manifest.json").read_text())
-        except (OSError, ValueError):
-            return None
 
     def versions(self) -> list[int]:
         folder = self.folder / "releases"

@@ -87,10 +87,11 @@ class InferenceOptions(BaseModel):
     queue_size: int = Field(4, ge=1, description="Batches waiting between the reader, the model and the outputs.")
     engine_fp16: bool = Field(True, description="Build TensorRT engines in FP16 (TensorRT 10; 11 uses the ONNX types).")
     engine_max_batch: int = Field(4, ge=1, description="Largest batch of an engine built here.")
-    trusted_keys: list[Path] = Field(
-        default_factory=list,
-        description="The publishers' Ed25519 public keys this device trusts (publisher.pub files; JSON list). "
-        "Releases signed by no key here are refused. More than one: a key rotation.",
+    trusted_root: Path | None = Field(
+        None,
+        description="The fleet's root.json from the root ceremony (`python -m azaion_shared root`): the one file "
+        "of trust a device starts from. It follows the root's rotations by itself; releases that the keys the "
+        "root names did not sign are refused.",
     )
     channel: str = Field("stable", description="The release channel this device follows.")
     poll_seconds: float = Field(
@@ -113,18 +114,29 @@ class InferenceOptions(BaseModel):
     def cache(self, root: Path) -> Path:
         return self.cache_dir or root / "edge-cache"
 
-    def trusted(self) -> list:
-        """The trusted public keys, loaded; a clear error when there are none."""
+    def trust_client(self, api, cache: Path):
+        """The device's TUF client (metadata under the cache folder), started from the trusted root."""
         from azaion_shared.errors import ConfigError
-        from azaion_shared.signing import load_public
+        from azaion_shared.tuf_client import Fetcher, TrustClient
 
-        if not self.trusted_keys:
+        path = self.trusted_root
+        if path is None or not path.is_file():
             raise ConfigError(
-                "AZAION_INFERENCE__TRUSTED_KEYS is not set: a device runs only releases signed by a publisher it "
-                "trusts; give it the training server's publisher.pub, e.g. AZAION_INFERENCE__TRUSTED_KEYS='[\"/keys/"
-                "publisher.pub\"]'"
+                f"AZAION_INFERENCE__TRUSTED_ROOT {'is not set' if path is None else f'= {path} does not exist'}: a "
+                "device runs only releases the fleet's root vouches for; give it the root.json of the root "
+                "ceremony, e.g. AZAION_INFERENCE__TRUSTED_ROOT=/keys/root.json"
             )
-        return [load_public(path) for path in self.trusted_keys]
+        metadata, targets = api.tuf_urls()
+        client = TrustClient(
+            cache / "tuf" / "metadata",
+            metadata,
+            targets,
+            Fetcher(api),
+            cache / "tuf" / "targets",
+            clock_file=cache / "tuf" / "confirmed.json",
+        )
+        client.initialise(path.read_bytes())
+        return client
 
     def name(self) -> str:
         import re

@@ -101,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("list", help="every stored release, and which one the channel runs")
     promote = actions.add_parser("promote", help="point the channel at a release (devices follow within a poll)")
     promote.add_argument("version", type=int)
+    promote.add_argument(
+        "--fraction",
+        type=float,
+        default=1.0,
+        help="a staged rollout: this share of the fleet (0-1, by a stable hash of each device's name) takes the "
+        "release, the rest stays on what the channel ran; promote again with a larger fraction to widen it",
+    )
+    actions.add_parser(
+        "resign",
+        help="sign the present releases and channels again with AZAION_TRAINER__SIGNING_KEY (after a key rotation, "
+        "or to renew their expiry)",
+    )
     rollback = actions.add_parser("rollback", help="point the channel back at the release before the current one")
     rollback.add_argument("--to", type=int, help="this release instead of the previous one")
     prune = actions.add_parser("prune", help="delete all but the newest releases (never the channel's)")
@@ -166,7 +178,7 @@ def _run(args) -> int:
         release, pointer, pruned = pipeline.publish(args.run, args.format, False if args.no_promote else None)
         print(f"release {release.version}: " + ", ".join(a.resource for a in release.artifacts))
         if pointer:
-            print(f"channel {pointer.channel} -> release {pointer.version} (sequence {pointer.sequence})")
+            print(f"channel {pointer.channel} -> release {pointer.version}")
         if pruned:
             print(f"pruned releases {', '.join(map(str, pruned))}")
     elif args.command == "release":
@@ -194,8 +206,19 @@ def _release(pipeline, settings, args) -> int:
             dropped = publisher.prune(settings.trainer.release_keep if args.keep is None else args.keep)
             print(f"pruned releases {', '.join(map(str, dropped))}" if dropped else "nothing to prune")
             return 0
-        pointer = publisher.promote(args.version) if args.action == "promote" else publisher.rollback(args.to)
-        print(f"channel {pointer.channel} -> release {pointer.version} (sequence {pointer.sequence})")
+        if args.action == "resign":
+            print(f"targets version {publisher.resign()} signed with {settings.trainer.signing_key}")
+            return 0
+        if args.action == "promote":
+            pointer = publisher.promote(args.version, args.fraction)
+        else:
+            pointer = publisher.rollback(args.to)
+        share = (
+            f"{pointer.fraction:.0%} of the fleet, the rest stays on release {pointer.previous}"
+            if pointer.previous
+            else "the whole fleet"
+        )
+        print(f"channel {pointer.channel} -> release {pointer.version} ({share})")
     return 0
 
 

@@ -194,7 +194,14 @@ class Pipeline:
         from trainer.release import Publisher
 
         cdn = storage_from_settings(self.settings.cdn, self.root.root)
-        return Publisher(api, cdn, self.settings.key(), self.settings.signing_key(), self.options.channel)
+        return Publisher(
+            api,
+            cdn,
+            self.settings.key(),
+            self.settings.signing_key(),
+            self.settings.trust_client(api),
+            self.options.channel,
+        )
 
     def publish(self, run: str | None = None, formats: list[str] | None = None, promote: bool | None = None):
         """Release the newest export of each format as the next version, signed; promote it to the channel

@@ -1,12 +1,18 @@
-"""Releases: publish exported models as one signed, versioned release and move channels.
+"""Releases: publish exported models as one versioned release, signed into the fleet's TUF targets.
 
 Publishing version N encrypts every artifact with the model key (secrecy), splits it, uploads the
 big part to the CDN and the small part to the api under versioned names (``azaion.vN.onnx.big``,
-``.small``), so nothing a device may be downloading is ever overwritten; then it signs the manifest
-with the publisher's Ed25519 key (authenticity) and stores it at the api. A channel (``stable``)
-moves by a new signed pointer with a higher sequence: promotion after a passing gate, ``promote``
-and ``rollback`` by hand. ``prune`` drops all but the newest ``keep`` releases (never one a channel
-points at). See azaion_shared.releases for the documents and README "Releases" for the commands.
+``.small``), so nothing a device may be downloading is ever overwritten; then it writes the release
+manifest as the target ``releases/N.json`` into new targets metadata signed with the publisher's key
+(authenticity; :mod:`azaion_shared.tuf_repository`), which the api stores before signing a new
+snapshot and timestamp. A channel (``stable``) is the target ``channels/stable.json``: promotion after
+a passing gate, ``promote`` (with ``--fraction`` for a staged rollout) and ``rollback`` by hand write a
+new pointer. ``prune`` drops all but the newest ``keep`` releases (never one a channel runs).
+
+The publisher reads the present through the same TUF client the devices use. After the publisher key
+was rotated (a new root names a new targets key), the stored targets were signed by the old key: the
+publisher accepts them once more when a root it verified before vouched for them, and re-signs them
+with the new key, so every release from before the rotation stays listed and can be rolled back to.
 """
 
 from __future__ import annotations
@@ -22,19 +28,19 @@ from azaion_shared.api_client import ApiClient
 from azaion_shared.cdn import Storage, sha256_file
 from azaion_shared.crypto import encrypt_file
 from azaion_shared.distribution import big_name, small_name
-from azaion_shared.errors import ApiNotFoundError
+from azaion_shared.errors import ApiNotFoundError, SignatureError
 from azaion_shared.releases import (
     Artifact,
     ChannelPointer,
     Release,
+    document_bytes,
     now_iso,
-    sign_pointer,
-    sign_release,
-    verify_pointer,
-    verify_release,
+    parse_pointer,
+    parse_release,
     versioned_resource,
 )
 from azaion_shared.split import split_file
+from azaion_shared.tuf_repository import channel_target, release_target
 from trainer.errors import TrainerError
 
 log = logging.getLogger(__name__)
@@ -63,22 +69,109 @@ class ArtifactFile:
         return str(self.meta.get("format") or format_of(self.path.name).name)
 
 
+@dataclass
+class Present:
+    """The targets metadata as verified now, and its documents by target path."""
+
+    version: int
+    documents: dict[str, bytes]
+
+    def versions(self) -> list[int]:
+        return sorted(int(p.split("/")[1].split(".")[0]) for p in self.documents if p.startswith("releases/"))
+
+
 class Publisher:
-    def __init__(self, api: ApiClient, cdn: Storage, key: bytes, signing_key, channel: str = "stable"):
+    def __init__(self, api: ApiClient, cdn: Storage, key: bytes, signing_key: Path, trust, channel: str = "stable"):
         self.api, self.cdn, self.key = api, cdn, key
-        self.signing_key = signing_key
-        self.trusted = [signing_key.public_key()]
+        self.signing_key = signing_key  # the path: azaion_shared.tuf_repository.signer loads it
+        self.trust = trust  # azaion_shared.tuf_client.TrustClient over this api
         self.channel = channel
 
+    # --- the present -----------------------------------------------------------------------------
+    def present(self) -> Present:
+        """What the fleet's targets say now, verified (after a publisher-key rotation: see the module)."""
+        if self.api.releases().targets_version is None:
+            return Present(0, {})
+        try:
+            refreshed = self.trust.refresh()
+        except SignatureError as exc:
+            carried = self._carry_over(exc)
+            if carried is None:
+                raise
+            return carried
+        paths = refreshed.paths()
+        return Present(self._targets_version(), {path: refreshed.read(path) for path in paths})
+
+    def _targets_version(self) -> int:
+        targets = self.trust.trusted_targets()
+        return targets.signed.version if targets else 0
+
+    def _carry_over(self, why: SignatureError) -> Present | None:
+        """The stored targets when an earlier verified root's publisher key signed them (a rotation)."""
+        from azaion_shared.tuf_repository import ROOT, TARGETS, check_signed_by, load
+
+        history = sorted(
+            (self.trust.metadata_dir / "root_history").glob("*.root.json"), key=lambda p: int(p.name.split(".")[0])
+        )
+        snapshot_file = self.trust.metadata_dir / "snapshot.json"
+        if not history or not snapshot_file.exists():
+            return None
+        snapshot = load(snapshot_file.read_bytes(), "snapshot")
+        version = snapshot.signed.meta["targets.json"].version
+        base, _targets_url = self.api.tuf_urls()
+        data = b"".join(self.trust.fetcher.fetch(f"{base}{version}.targets.json"))
+        targets = load(data, TARGETS)
+        for root_file in reversed(history[:-1]):
+            try:
+                check_signed_by(load(root_file.read_bytes(), ROOT), TARGETS, targets)
+            except SignatureError:
+                continue
+            log.warning(
+                "targets version %d is signed by the publisher key of root %s, not by the current root's (%s): "
+                "re-signing its %d targets with this key",
+                version,
+                root_file.name,
+                why,
+                len(targets.signed.targets),
+            )
+            documents = {}
+            for path, info in targets.signed.targets.items():
+                folder, _, name = path.rpartition("/")
+                body = b"".join(self.trust.fetcher.fetch(f"{_targets_url}{folder}/{info.hashes['sha256']}.{name}"))
+                info.verify_length_and_hashes(body)
+                documents[path] = body
+            return Present(version, documents)
+        return None
+
+    def _store(self, present: Present, changes: dict[str, bytes | None]) -> int:
+        """New targets metadata: the present with ``changes`` (None removes a path), signed and stored."""
+        from azaion_shared import tuf_repository as tuf
+
+        documents = {**present.documents, **{p: d for p, d in changes.items() if d is not None}}
+        for path, data in changes.items():
+            if data is None:
+                documents.pop(path, None)
+        files = {path: tuf.target_file(path, data) for path, data in documents.items()}
+        metadata = tuf.targets(present.version + 1, files)
+        metadata.sign(tuf.signer(self.signing_key))
+        sent = {path: data for path, data in changes.items() if data is not None}  # the api has the rest
+        return self.api.put_targets(metadata.to_dict(), sent)
+
+    def resign(self) -> int:
+        """The present targets again, signed with this publisher's key (after a key rotation, or to renew
+        their expiry); returns the new targets version."""
+        return self._store(self.present(), {})
+
     # --- publishing ----------------------------------------------------------------------------
-    def next_version(self) -> int:
-        return max(self.api.release_versions(), default=0) + 1
+    def next_version(self, present: Present | None = None) -> int:
+        return max((present or self.present()).versions(), default=0) + 1
 
     def publish(self, run: str, metrics: dict[str, float], classes: dict, files: list[ArtifactFile]) -> Release:
-        """Upload every artifact under the next version, then store the signed manifest."""
+        """Upload every artifact under the next version, then sign the manifest into the targets."""
         if not files:
             raise TrainerError("nothing to release: export a model first (`python -m trainer export`)")
-        version = self.next_version()
+        present = self.present()
+        version = self.next_version(present)
         artifacts = tuple(self._upload(file, version) for file in files)
         release = Release(
             version=version,
@@ -88,7 +181,7 @@ class Publisher:
             classes={str(k): str(v) for k, v in classes.items()},
             artifacts=artifacts,
         )
-        self.api.put_release(version, sign_release(release, self.signing_key))
+        self._store(present, {release_target(version): document_bytes(release.to_document())})
         log.info("release %d of run %s: %s", version, run, ", ".join(a.resource for a in artifacts))
         return release
 
@@ -118,36 +211,41 @@ class Publisher:
         )
 
     # --- channels ------------------------------------------------------------------------------
-    def pointer(self) -> ChannelPointer | None:
-        """Where the channel points now (verified: a pointer this key did not sign is an error)."""
-        try:
-            envelope, _etag = self.api.get_channel(self.channel)
-        except ApiNotFoundError:
-            return None
-        return verify_pointer(envelope, self.trusted, self.channel)
+    def pointer(self, present: Present | None = None) -> ChannelPointer | None:
+        """Where the channel points now (verified)."""
+        data = (present or self.present()).documents.get(channel_target(self.channel))
+        return parse_pointer(data, self.channel) if data is not None else None
 
-    def release(self, version: int) -> Release:
-        try:
-            return verify_release(self.api.get_release(version), self.trusted, version)
-        except ApiNotFoundError as exc:
-            raise ApiNotFoundError(f"there is no release {version} (`python -m trainer release list`)", 404) from exc
+    def release(self, version: int, present: Present | None = None) -> Release:
+        data = (present or self.present()).documents.get(release_target(version))
+        if data is None:
+            raise ApiNotFoundError(f"there is no release {version} (`python -m trainer release list`)", 404)
+        return parse_release(data, version)
 
-    def promote(self, version: int) -> ChannelPointer:
-        """Point the channel at ``version`` with the next sequence."""
-        self.release(version)  # it exists and this publisher signed it
-        current = self.pointer()
-        pointer = ChannelPointer(self.channel, (current.sequence if current else 0) + 1, version)
-        self.api.put_channel(self.channel, sign_pointer(pointer, self.signing_key))
-        log.info("channel %s -> release %d (sequence %d)", self.channel, version, pointer.sequence)
+    def promote(self, version: int, fraction: float = 1.0) -> ChannelPointer:
+        """Point the channel at ``version``; below 1, ``fraction`` of the fleet takes it (staged rollout) while
+        the rest stays on the release the channel ran."""
+        if not 0.0 < fraction <= 1.0:
+            raise TrainerError(f"--fraction {fraction}: a share of the fleet, above 0 and at most 1")
+        present = self.present()
+        self.release(version, present)  # it exists and is signed into the targets
+        current = self.pointer(present)
+        previous = None
+        if fraction < 1.0 and current is not None:
+            previous = current.previous if current.version == version else current.version
+        pointer = ChannelPointer(self.channel, version, fraction if previous else 1.0, previous)
+        self._store(present, {channel_target(self.channel): document_bytes(pointer.to_document())})
+        log.info("channel %s -> release %d (%s)", self.channel, version, _share(pointer))
         return pointer
 
     def rollback(self, to: int | None = None) -> ChannelPointer:
         """Point the channel back at ``to``, by default the newest release older than the current one."""
-        current = self.pointer()
+        present = self.present()
+        current = self.pointer(present)
         if current is None:
             raise TrainerError(f"channel {self.channel} points nowhere yet: nothing to roll back")
         if to is None:
-            older = [v for v in self.api.release_versions() if v < current.version]
+            older = [v for v in present.versions() if v < current.version]
             if not older:
                 raise TrainerError(f"channel {self.channel} runs release {current.version}; no older release is kept")
             to = older[-1]
@@ -155,29 +253,37 @@ class Publisher:
 
     # --- housekeeping --------------------------------------------------------------------------
     def prune(self, keep: int) -> list[int]:
-        """Delete all but the newest ``keep`` releases, and never the one the channel points at."""
-        versions = self.api.release_versions()
-        current = self.pointer()
-        kept = set(versions[-keep:] if keep > 0 else []) | ({current.version} if current else set())
-        dropped = []
-        for version in versions:
-            if version in kept:
-                continue
-            release = self.release(version)
-            self.api.delete_release(version)
+        """Delete all but the newest ``keep`` releases, and never one a channel runs."""
+        present = self.present()
+        versions = present.versions()
+        current = self.pointer(present)
+        kept = set(versions[-keep:] if keep > 0 else [])
+        if current is not None:
+            kept |= {current.version} | ({current.previous} if current.previous else set())
+        dropped = [v for v in versions if v not in kept]
+        if not dropped:
+            return []
+        releases = {v: self.release(v, present) for v in dropped}
+        self._store(present, {release_target(v): None for v in dropped})
+        for release in releases.values():  # unlisted first, then their parts go
             for artifact in release.artifacts:
+                self.api.delete(small_name(artifact.resource))
                 self.cdn.delete(big_name(artifact.resource))
-            dropped.append(version)
-        if dropped:
-            log.info("pruned releases %s (keeping %d)", dropped, keep)
+        log.info("pruned releases %s (keeping %d)", dropped, keep)
         return dropped
 
     def table(self) -> list[dict]:
-        """One row per stored release, for `python -m trainer release list`."""
-        current = self.pointer()
+        """One row per listed release, for `python -m trainer release list`."""
+        present = self.present()
+        current = self.pointer(present)
         rows = []
-        for version in self.api.release_versions():
-            release = self.release(version)
+        for version in present.versions():
+            release = self.release(version, present)
+            channel = ""
+            if current and current.version == version:
+                channel = f"{self.channel} ({_share(current)})"
+            elif current and current.previous == version:
+                channel = f"{self.channel} (the other {1 - current.fraction:.0%})"
             rows.append(
                 {
                     "version": version,
@@ -189,7 +295,13 @@ class Publisher:
                         a.format + (f"/cc{a.compute_capability}" if a.compute_capability else "")
                         for a in release.artifacts
                     ],
-                    "channel": self.channel if current and current.version == version else "",
+                    "channel": channel,
                 }
             )
         return rows
+
+
+def _share(pointer: ChannelPointer) -> str:
+    if pointer.previous is None or pointer.fraction >= 1.0:
+        return "the whole fleet"
+    return f"{pointer.fraction:.0%} of the fleet, the rest on release {pointer.previous}"

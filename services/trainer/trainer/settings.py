@@ -50,8 +50,13 @@ class TrainerOptions(BaseModel):
     calibration_images: int = Field(100, ge=1, description="Dataset images that calibrate an INT8 RKNN model.")
     signing_key: Path | None = Field(
         None,
-        description="The publisher's Ed25519 private key (`python -m azaion_shared keygen --signing --out DIR`); "
-        "releases are signed with it. Keep it on the training server only.",
+        description="The publisher's Ed25519 private key, the fleet's targets key (`python -m azaion_shared keygen "
+        "--signing --out DIR`); releases are signed with it. Keep it on the training server only.",
+    )
+    trusted_root: Path | None = Field(
+        None,
+        description="The fleet's root.json from the offline root ceremony (`python -m azaion_shared root`): the "
+        "publisher verifies what the api serves from it, as devices do.",
     )
     channel: str = Field("stable", description="The channel a passing gate promotes to (devices follow it).")
     promote: bool = Field(True, description="Move the channel to each new release that passed the gate.")
@@ -79,8 +84,8 @@ class TrainerSettings(AzaionSettings, ModelKeyFields):
     api_client: ApiClientSettings = Field(default_factory=ApiClientSettings)
     cdn: CdnSettings = Field(default_factory=CdnSettings)
 
-    def signing_key(self):
-        """The publisher's private key, loaded; a clear error when it is not configured."""
+    def signing_key(self) -> Path:
+        """The publisher's private key file, checked; a clear error when it is not configured."""
         from azaion_shared.errors import ConfigError
         from azaion_shared.signing import load_private
 
@@ -88,6 +93,24 @@ class TrainerSettings(AzaionSettings, ModelKeyFields):
         if path is None:
             raise ConfigError(
                 "AZAION_TRAINER__SIGNING_KEY is not set: releases are signed; make the publisher's key pair once "
-                "with `python -m azaion_shared keygen --signing --out keys` and give devices keys/publisher.pub"
+                "with `python -m azaion_shared keygen --signing --out keys` and name keys/publisher.pub in the root"
             )
-        return load_private(path)
+        load_private(path)
+        return path
+
+    def trust_client(self, api):
+        """The publisher's view of the fleet's TUF repository, verified from AZAION_TRAINER__TRUSTED_ROOT."""
+        from azaion_shared.errors import ConfigError
+        from azaion_shared.tuf_client import Fetcher, TrustClient
+
+        path = self.trainer.trusted_root
+        if path is None or not path.is_file():
+            raise ConfigError(
+                f"AZAION_TRAINER__TRUSTED_ROOT {'is not set' if path is None else f'= {path} does not exist'}: the "
+                "publisher verifies the fleet's metadata from the root.json of the root ceremony "
+                "(`python -m azaion_shared root --help`)"
+            )
+        metadata, targets = api.tuf_urls()
+        client = TrustClient(self.root / "trainer" / "tuf", metadata, targets, Fetcher(api))
+        client.initialise(path.read_bytes())
+        return client

@@ -1,97 +1,83 @@
-"""Releases and channels: signed documents the trainer stores and devices poll (ETag, If-None-Match)."""
+"""The fleet's TUF repository: metadata and targets for devices, new targets from the publisher, and the
+api's own view of the releases for people (``GET /releases``)."""
 
-from typing import Annotated
+import base64
+import binascii
+import json
 
-from fastapi import APIRouter, HTTPException, Path, Request, status
+from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import Response
 
 from api.deps import CurrentUser, ServicesDep, require_upload
 from api.errors import ConflictError, ResourceError
-from api.releases import MAX_DOCUMENT_BYTES, etag
 from azaion_shared import http_contract as contract
-from azaion_shared.distribution import small_name
+from azaion_shared.errors import AzaionError
+from azaion_shared.releases import parse_pointer
+from azaion_shared.tuf_repository import TIMESTAMP, load
 
 router = APIRouter(tags=["releases"])
-SIGNED_JSON = {200: {"content": {"application/json": {}}}}
+TUF_JSON = {200: {"content": {"application/json": {}}}}
 
 
-def signed(body: bytes | None, request: Request, what: str) -> Response:
-    """A stored signed document with its ETag; 304 when the client has it already."""
+def _bytes(body: bytes | None, what: str) -> Response:
     if body is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {what}")
-    tag = etag(body)
-    if tag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
-    return Response(body, media_type="application/json", headers={"ETag": tag})
+    return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
-async def read_document(request: Request) -> bytes:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_DOCUMENT_BYTES:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"a document over {MAX_DOCUMENT_BYTES} bytes")
-    return body
+@router.get(contract.TUF_METADATA, responses=TUF_JSON)
+def tuf_metadata(name: str, user: CurrentUser, found: ServicesDep) -> Response:
+    """TUF metadata by file name: ``N.root.json``, ``timestamp.json``, ``N.snapshot.json``, ``N.targets.json``."""
+    return _bytes(found.trust.metadata_file(name), f"metadata {name[:80]}")
 
 
-def stored_or_refused(store_call):
+@router.get(contract.TUF_TARGET, responses=TUF_JSON)
+def tuf_target(folder: str, name: str, user: CurrentUser, found: ServicesDep) -> Response:
+    """A target by its stored name (``releases/{sha256}.7.json``, ``channels/{sha256}.stable.json``)."""
+    return _bytes(found.trust.target(f"{folder}/{name}"), f"target {folder[:40]}/{name[:80]}")
+
+
+@router.put(contract.TUF_TARGETS, response_model=contract.TargetsStored)
+def put_targets(body: contract.TargetsUpload, user: CurrentUser, found: ServicesDep) -> contract.TargetsStored:
+    """New targets metadata signed by the publisher, with the target files it adds (upload roles only).
+    The api checks it against the root, stores it and signs a new snapshot and timestamp."""
+    require_upload(user)
     try:
-        return store_call()
+        files = {path: base64.b64decode(data, validate=True) for path, data in body.files.items()}
+    except (binascii.Error, ValueError) as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"a target file that is not base64: {exc}") from None
+    metadata = json.dumps(body.metadata).encode()
+    try:
+        version = found.trust.put_targets(metadata, files)
     except ConflictError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except ResourceError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    return contract.TargetsStored(version=version)
 
 
 @router.get(contract.RELEASES, response_model=contract.ReleaseList)
 def list_releases(user: CurrentUser, found: ServicesDep) -> contract.ReleaseList:
-    """Versions of the stored release manifests."""
-    return contract.ReleaseList(versions=found.releases.versions())
-
-
-@router.get(contract.RELEASE, responses=SIGNED_JSON)
-def get_release(version: int, request: Request, user: CurrentUser, found: ServicesDep) -> Response:
-    """The signed manifest of a release (verify it against the publisher's key); ETag / If-None-Match."""
-    return signed(found.releases.release(version), request, f"release {version}")
-
-
-@router.put(contract.RELEASE, response_model=contract.ReleaseStored, status_code=status.HTTP_201_CREATED)
-async def put_release(
-    version: Annotated[int, Path(ge=1)], request: Request, user: CurrentUser, found: ServicesDep
-) -> contract.ReleaseStored:
-    """Store a signed release manifest (upload roles only); an existing version is never replaced."""
-    require_upload(user)
-    body = await read_document(request)
-    created = stored_or_refused(lambda: found.releases.put_release(version, body))
-    return contract.ReleaseStored(version=version, created=created)
-
-
-@router.delete(contract.RELEASE, response_model=contract.ReleaseDeleted)
-def delete_release(version: int, user: CurrentUser, found: ServicesDep) -> contract.ReleaseDeleted:
-    """Prune a release (upload roles only): its manifest and small parts; refused while a channel points
-    at it. The trainer deletes the big parts from the CDN."""
-    require_upload(user)
-    try:
-        resources = found.releases.delete_release(version)
-    except ConflictError as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except ResourceError as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    for resource in resources:
-        found.resources.path(small_name(resource)).unlink(missing_ok=True)
-    return contract.ReleaseDeleted(version=version, resources=resources)
-
-
-@router.get(contract.CHANNEL, responses=SIGNED_JSON)
-def get_channel(channel: str, request: Request, user: CurrentUser, found: ServicesDep) -> Response:
-    """The signed pointer of a channel (which release it runs); poll it with If-None-Match."""
-    return signed(found.releases.channel(channel), request, f"channel {channel}")
-
-
-@router.put(contract.CHANNEL, response_model=contract.ChannelMoved)
-async def put_channel(channel: str, request: Request, user: CurrentUser, found: ServicesDep) -> contract.ChannelMoved:
-    """Move a channel (upload roles only); its sequence must grow (a rollback is a newer pointer)."""
-    require_upload(user)
-    body = await read_document(request)
-    sequence = stored_or_refused(lambda: found.releases.put_channel(channel, body))
-    return contract.ChannelMoved(channel=channel, sequence=sequence)
+    """The releases and channels of the current targets metadata, as the api stores them (a view for
+    people and the console: devices verify the metadata themselves)."""
+    versions, channels = [], []
+    for path, data in found.trust.listed().items():
+        folder, _, name = path.partition("/")
+        stem = name.removesuffix(".json")
+        if folder == "releases":
+            versions.append(int(stem))
+        else:
+            try:
+                pointer = parse_pointer(data, stem)
+            except AzaionError:
+                continue
+            channels.append(contract.ChannelState(**pointer.__dict__))
+    targets = found.trust.current_targets()
+    timestamp = found.trust.metadata_file("timestamp.json")
+    expires = load(timestamp, TIMESTAMP).signed.expires.isoformat() if timestamp else None
+    return contract.ReleaseList(
+        versions=sorted(versions),
+        channels=channels,
+        targets_version=targets.signed.version if targets else None,
+        expires=expires,
+    )

@@ -30,3 +30,13 @@ async def put_resource(name: ResourceName, request: Request, user: CurrentUser, 
     except TooLargeError as exc:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, str(exc)) from None
     return contract.Stored(name=name, size=size)
+
+
+@router.delete(contract.RESOURCE, response_model=contract.Deleted)
+def delete_resource(name: ResourceName, user: CurrentUser, found: ServicesDep) -> contract.Deleted:
+    """Remove a resource (upload roles only): the trainer prunes the small parts of releases it dropped."""
+    require_upload(user, "delete resources")
+    path = found.resources.path(name)
+    existed = path.is_file()
+    path.unlink(missing_ok=True)
+    return contract.Deleted(name=name, existed=existed)
