@@ -16,7 +16,6 @@ rule. Files are written under their version or hash and never replaced (consiste
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from pathlib import Path
@@ -260,21 +259,19 @@ class TrustStore:
 def _check_document(path: str, body: bytes) -> None:
     """A release manifest or channel pointer that reads as one, naming only resources of the naming rule."""
     from api.resources import check_name
-    from azaion_shared.releases import ChannelPointer, Release
+    from azaion_shared.releases import parse_pointer, parse_release
 
     try:
-        document = json.loads(body)
         if path.startswith("releases/"):
-            release = Release.from_document(document)
+            release = parse_release(body)
             if path != f"releases/{release.version}.json":
                 raise ResourceError(f"target {path} holds release {release.version}")
             for artifact in release.artifacts:
                 check_name(artifact.resource)
         else:
-            pointer = ChannelPointer.from_document(document)
-            if path != f"channels/{pointer.channel}.json":
-                raise ResourceError(f"target {path} holds the pointer of channel {pointer.channel}")
+            pointer = parse_pointer(body, path.removeprefix("channels/").removesuffix(".json"))
+            del pointer
     except ResourceError:
         raise
-    except (ValueError, AzaionError) as exc:
+    except AzaionError as exc:
         raise ResourceError(f"target {path}: {exc}") from None

@@ -39,3 +39,43 @@ def test_heartbeats_answer_which_devices_still_run_a_version(api_server, monkeyp
     bad = httpx.post(f"{api_server.url}/devices/heartbeat", json={"name": "../x"}, headers=token("edge@x.io"))
     assert bad.status_code == 422
     assert httpx.post(f"{api_server.url}/devices/heartbeat", json={"name": "a"}).status_code == 401
+
+
+def test_a_device_speaks_only_for_itself_and_only_device_accounts_report(api_server, monkeypatch, capsys):
+    from api.__main__ import main
+
+    for email, role in (("edge-a@x.io", "Device"), ("edge-b@x.io", "Device"), ("op@x.io", "Operator")):
+        api_server.add_user(email, PASSWORD, role)
+
+    def beat(email: str, name: str, **extra) -> httpx.Response:
+        token = httpx.post(f"{api_server.url}/login", json={"email": email, "password": PASSWORD}).json()["token"]
+        body = {"name": name, "version": "3"} | extra
+        return httpx.post(
+            f"{api_server.url}/devices/heartbeat", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    assert beat("edge-a@x.io", "jetson-1").status_code == 200
+    impersonated = beat("edge-b@x.io", "jetson-1", version="1", last_error=None)
+    assert impersonated.status_code == 403 and "edge-a@x.io" in impersonated.json()["detail"]
+    operator = beat("op@x.io", "jetson-9")
+    assert operator.status_code == 403 and "only Device accounts" in operator.json()["detail"]
+    monkeypatch.setenv("AZAION_ENV", "test")
+    monkeypatch.setenv("AZAION_ROOT", str(api_server.root))
+    assert main(["devices", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "jetson-1\t3\t" in out and "edge-b" not in out and "jetson-9" not in out  # the row is untouched
+    assert "STALE: metadata not confirmed fresh yet" in out
+
+    fresh = "2026-01-01T00:00:00+00:00"
+    assert beat("edge-a@x.io", "jetson-1", confirmed_at=fresh).status_code == 200
+    assert main(["devices", "list"]) == 0
+    assert "STALE: metadata not confirmed fresh for" in capsys.readouterr().out  # long ago: a frozen api
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    assert beat("edge-a@x.io", "jetson-1", confirmed_at=now).status_code == 200
+    assert main(["devices", "list"]) == 0
+    assert "\tok\t" in capsys.readouterr().out
+
+    assert main(["devices", "forget", "jetson-1"]) == 0  # an Admin frees the name for a re-provisioned board
+    assert beat("edge-b@x.io", "jetson-1").status_code == 200
