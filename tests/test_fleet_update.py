@@ -1,5 +1,8 @@
-"""A device following its channel (issue 17), end to end: the real api (uvicorn), S3 (moto's server),
-the trainer's release code, and a real inference process playing a video in a loop.
+"""A device following its channel, end to end: the real api (uvicorn) and its TUF repository, S3 (moto's
+server), the trainer's release code, and a real inference process playing a video in a loop; then the
+attacks of The Update Framework's threat model, each made as the attacker would (a compromised api with
+its online key, a stolen or unknown key, a tampered store), each refused by the device, named in its
+heartbeat, with frames still coming from the release it ran.
 
 Each step waits for what the device shows (a JSONL line of the new version, a heartbeat with the
 error), never for a fixed time.
@@ -20,13 +23,13 @@ from pathlib import Path
 import httpx
 import pytest
 from photos import frames, write_video
-from release_kit import PASSWORD, Kit, forge_big_part, forged_manifest, onnx_file
+from release_kit import PASSWORD, Kit, artifact_file, forge_big_part, onnx_file
 
-from azaion_shared.atomic import atomic_write_text
+from azaion_shared import tuf_repository as tuf
+from azaion_shared.atomic import atomic_write_bytes
 from azaion_shared.crypto import generate_key, parse_key
 from azaion_shared.distribution import big_name, small_name
-from azaion_shared.releases import ChannelPointer, sign_pointer
-from azaion_shared.signing import generate, load_private
+from azaion_shared.signing import generate
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +80,7 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
-def device_env(root: Path, api_url: str, key_text: str, trusted: Path, **extra) -> dict:
+def device_env(root: Path, api_url: str, key_text: str, trusted_root: Path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_")}
     return env | {
         "AZAION_ENV": "test",
@@ -87,7 +90,7 @@ def device_env(root: Path, api_url: str, key_text: str, trusted: Path, **extra) 
         "AZAION_API_CLIENT__URL": api_url,
         "AZAION_API_CLIENT__EMAIL": "edge@x.io",
         "AZAION_API_CLIENT__PASSWORD": PASSWORD,
-        "AZAION_INFERENCE__TRUSTED_KEYS": json.dumps([str(trusted)]),
+        "AZAION_INFERENCE__TRUSTED_ROOT": str(trusted_root),
         "AZAION_INFERENCE__POLL_SECONDS": "0.5",
         "AZAION_INFERENCE__HEARTBEAT_SECONDS": "0.5",
         "AZAION_INFERENCE__DEVICE_NAME": "edge-1",
@@ -96,8 +99,42 @@ def device_env(root: Path, api_url: str, key_text: str, trusted: Path, **extra) 
     }
 
 
-def test_a_device_follows_its_channel_swaps_without_a_gap_and_refuses_forgeries(
-    api_server, s3_server, tiny_model, tmp_path
+class CompromisedApi:
+    """What an attacker who owns the api machine can do: write its store, and sign snapshot and timestamp
+    with its online key (never targets: the publisher's key is on the training server)."""
+
+    def __init__(self, trust):
+        self.trust = trust
+
+    def newest(self, role: str) -> int:
+        return max(int(p.name.split(".")[0]) for p in self.trust.metadata.glob(f"*.{role}.json"))
+
+    def serve_targets(self, metadata) -> None:
+        """New targets metadata as the api's newest, with fresh online signatures over it."""
+        atomic_write_bytes(self.trust.metadata / f"{metadata.signed.version}.targets.json", tuf.to_bytes(metadata))
+        self.resign()
+
+    def roll_back_to(self, version: int) -> list[Path]:
+        """Hide every targets version newer than ``version`` and sign a snapshot over the old one."""
+        hidden = []
+        for path in self.trust.metadata.glob("*.targets.json"):
+            if int(path.name.split(".")[0]) > version:
+                hidden.append(path.rename(path.with_name(path.name + ".hidden")))
+        self.resign()
+        return hidden
+
+    def restore(self, hidden: list[Path]) -> None:
+        for path in hidden:
+            path.rename(path.with_name(path.name.removesuffix(".hidden")))
+        self.resign()
+
+    def resign(self) -> None:
+        with self.trust._lock:
+            self.trust._sign_online()
+
+
+def test_a_device_follows_its_channel_and_refuses_every_attack_of_the_tuf_threat_model(
+    api_server, s3_server, tiny_model, tmp_path, monkeypatch
 ):
     api_server.add_user("trainer@x.io", PASSWORD, "ResourceUploader")
     api_server.add_user("edge@x.io", PASSWORD, "Device")
@@ -106,9 +143,10 @@ def test_a_device_follows_its_channel_swaps_without_a_gap_and_refuses_forgeries(
     api_server.app.state.cdn = cdn  # the api presigns links to this bucket; the device holds no S3 credentials
     key_text = generate_key()
     kit = Kit(api_server.url, cdn, parse_key(key_text), tmp_path / "keys", api_server.trust)
+    attacker = CompromisedApi(api_server.trust)
     first, second = tiny_model.onnx(128, 4), tiny_model.onnx(96, 2)
     video = write_video(tmp_path / "drone.mp4", frames(12, (320, 192)), fps=8.0)
-    env = device_env(tmp_path / "edge", api_server.url, key_text, kit.public_key_file)
+    env = device_env(tmp_path / "edge", api_server.url, key_text, kit.root_file)
     assert not [k for k in env if k.startswith("AZAION_CDN__")]
 
     def admin_devices(version: str | None = None) -> list[dict]:
@@ -117,8 +155,11 @@ def test_a_device_follows_its_channel_swaps_without_a_gap_and_refuses_forgeries(
         headers = {"Authorization": f"Bearer {token['token']}"}
         return httpx.get(f"{api_server.url}/devices", params=params, headers=headers).json()
 
-    def reported_error(text: str):
-        return lambda: next((d for d in admin_devices() if text in (d.get("last_error") or "")), None)
+    def reported_error(*texts: str):
+        return lambda: next((d for d in admin_devices() if all(t in (d.get("last_error") or "") for t in texts)), None)
+
+    def no_error():
+        return next((d for d in admin_devices() if d["last_error"] is None and d["confirmed_at"]), None)
 
     kit.release(onnx_file(first), promote=True)  # release 1 on stable
     device = Device(env, video, tmp_path / "out", ["--loop"])
@@ -128,12 +169,13 @@ def test_a_device_follows_its_channel_swaps_without_a_gap_and_refuses_forgeries(
 
         kit.release(onnx_file(second, 96, 2), promote=True)  # release 2: another input size and batch
         device.wait_for("release 2", lambda: any(line["model_version"] == 2 for line in device.lines()))
-        device.wait_for("heartbeat of release 2", lambda: admin_devices("2"))
+        beat = device.wait_for("heartbeat of release 2", lambda: admin_devices("2"))[0]
+        assert beat["confirmed_at"] and beat["stale"] is None
 
-        kit.rollback()  # a new pointer (sequence 3) to release 1
+        kit.rollback()  # a new pointer (a newer targets version) to release 1
         device.wait_for("the rollback", lambda: device.lines()[-1]["model_version"] == 1)
 
-        # 1. a forged big part with a valid MAC (made with the model key every device has) in release 3
+        # 1. arbitrary software: a big part re-encrypted with the model key every device has (a valid MAC)
         three = kit.release(onnx_file(first))
         resource = three.artifacts[0].resource
         small = (api_server.root / "api" / "resources" / small_name(resource)).read_bytes()
@@ -146,43 +188,65 @@ def test_a_device_follows_its_channel_swaps_without_a_gap_and_refuses_forgeries(
         device.wait_for("the forged big part refused", reported_error("release 3 refused"))
         assert "the signed release says" in device.tail()
 
-        # 2. a forged manifest: release 1's, claiming to be release 4, with the genuine signature kept
-        with kit.client() as api:
-            api.put_release(4, forged_manifest(api.get_release(1), version=4))
-            pointer = kit.publisher(api).pointer()
-            api.put_channel("stable", sign_pointer(ChannelPointer("stable", pointer.sequence + 1, 4), kit.signing_key))
-        device.wait_for("the forged manifest refused", reported_error("does not verify"))
+        # 2. arbitrary installation: targets signed by a key the root does not name, served by the api
+        generate(tmp_path / "stranger", "stranger")
+        genuine_targets = attacker.newest("targets")
+        bogus = tuf.targets(genuine_targets + 1, {})
+        bogus.sign(tuf.signer(tmp_path / "stranger" / "stranger.key"))
+        attacker.serve_targets(bogus)
+        device.wait_for("the unknown key refused", reported_error("metadata refused", "targets"))
+        (api_server.trust.metadata / f"{genuine_targets + 1}.targets.json").unlink()  # the api is cleaned up;
+        attacker.resign()  # devices saw a snapshot naming the forged version: they wait for a newer genuine one
+        kit.release(onnx_file(second, 96, 2), promote=True)  # release 4, at the version the forgery took
+        device.wait_for("release 4 after the clean-up", lambda: device.lines()[-1]["model_version"] == 4)
+        device.wait_for("the error cleared", no_error)
 
-        # 3. a release whose model does not load: signed, hashes right, but no ONNX model inside
+        # 3. rollback: the api serves an older targets version, freshly timestamped
+        hidden = attacker.roll_back_to(attacker.newest("targets") - 1)
+        device.wait_for("the rolled-back targets refused", reported_error("metadata refused", "version"))
+        assert device.lines()[-1]["model_version"] == 4
+        attacker.restore(hidden)
+        device.wait_for("the error cleared after the rollback", no_error)
+
+        # 4. mix-and-match: a release's stored manifest replaced by another release's, under the same name
+        five = kit.release(onnx_file(first))
+        stored = next(api_server.trust.targets.glob(f"releases/*.{five.version}.json"))
+        older = next(api_server.trust.targets.glob("releases/*.1.json")).read_bytes()
+        atomic_write_bytes(stored, older)
+        kit.promote(five.version)
+        device.wait_for("the swapped manifest refused", reported_error(f"release {five.version} refused", "hash"))
+        assert device.lines()[-1]["model_version"] == 4
+
+        # 5. endless data: a timestamp that does not end (valid JSON padded past the client's limit)
+        stamp = api_server.trust.metadata / "timestamp.json"
+        real = stamp.read_bytes()
+        atomic_write_bytes(stamp, real[:-1] + b" " * 200_000 + b"}")
+        device.wait_for("the endless timestamp refused", reported_error("exceed"))
+        atomic_write_bytes(stamp, real)
+
+        # 6. a release whose model does not load: signed, hashes right, but no ONNX model inside
         broken = tmp_path / "broken.onnx"
         broken.write_bytes(b"this is not an ONNX model" * 100)
-        kit.release(onnx_file(broken), promote=True)  # release 5
-        device.wait_for("the broken release refused", reported_error("release 5 refused"))
+        six = kit.release(onnx_file(broken), promote=True)
+        device.wait_for("the broken release refused", reported_error(f"release {six.version} refused"))
 
-        # 4. a replayed older pointer (the api refuses it; served anyway, as a compromised api could)
-        with kit.client() as api:
-            current = json.loads(api.get_channel("stable")[0]["payload"])
-        replay = sign_pointer(ChannelPointer("stable", 2, 2), kit.signing_key)
-        with kit.client() as api, pytest.raises(Exception, match="409"):
-            api.put_channel("stable", replay)
-        channel_file = api_server.root / "api" / "channels" / "stable.json"
-        atomic_write_text(channel_file, json.dumps(replay))  # whole, as the api writes it: never read half-written
-        device.wait_for("the replayed pointer refused", reported_error("a replayed pointer is refused"))
+        # 7. wrong software: a release with only a TensorRT engine for a GPU this device does not have
+        engine = tmp_path / "azaion.cc99.engine"
+        engine.write_bytes(os.urandom(2000))
+        seven = kit.release(artifact_file(engine, "azaion.cc99.engine", "tensorrt", compute_capability="99"))
+        kit.promote(seven.version)
+        device.wait_for("the wrong platform refused", reported_error(f"release {seven.version} refused"))
 
-        # 5. a pointer signed by a key the device does not trust
-        generate(tmp_path / "stranger")
-        stranger = load_private(tmp_path / "stranger" / "publisher.key")
-        atomic_write_text(
-            channel_file, json.dumps(sign_pointer(ChannelPointer("stable", current["sequence"] + 10, 2), stranger))
-        )
-        device.wait_for("the unknown key refused", reported_error("signed by an unknown key"))
-
-        # 6. a garbled answer (a proxy's error page, a cut-off body): a warning, the device polls again later
-        atomic_write_text(channel_file, "<html>502 Bad Gateway</html>")
-        device.wait_for("the garbled channel answer", lambda: "a body that is not JSON" in device.tail())
-
+        # 8. freeze: the api stops re-signing; within the expiry the device says its metadata is stale
+        trust = api_server.trust
+        monkeypatch.setattr(trust, "resign_if_due", lambda: False)
+        trust.expiry_hours = 3 / 3600
+        attacker.resign()  # the last timestamp it signs, valid for 3 s
+        frozen = device.wait_for("the freeze reported", reported_error("expired"), timeout=30)
+        assert frozen["confirmed_at"]
         count = len(device.lines())
         device.wait_for("frames after every refusal", lambda: len(device.lines()) > count + 20)
+        assert device.lines()[-1]["model_version"] == 4
     finally:
         summary = device.stop()
 
@@ -190,28 +254,36 @@ def test_a_device_follows_its_channel_swaps_without_a_gap_and_refuses_forgeries(
     assert [line["frame"] for line in lines] == list(range(len(lines)))  # not one frame lost or repeated
     versions = [line["model_version"] for line in lines]
     changes = [v for i, v in enumerate(versions) if i == 0 or v != versions[i - 1]]
-    assert changes == [1, 2, 1]  # release 1, release 2, the rollback; nothing forged or broken ever ran
-    assert summary["model_versions"] == [1, 2, 1] and [s["version"] for s in summary["swaps"]] == [2, 1]
-    assert [d["name"] for d in admin_devices("1")] == ["edge-1"]  # "which devices still run version 1?"
+    assert changes == [1, 2, 1, 4]  # nothing forged, broken or foreign ever ran
+    assert summary["model_versions"] == [1, 2, 1, 4] and [s["version"] for s in summary["swaps"]] == [2, 1, 4]
+    assert [d["name"] for d in admin_devices("4")] == ["edge-1"]  # "which devices run version 4?"
+    assert "Traceback" not in device.tail()
 
     # the device's own account may read, never publish
     token = httpx.post(f"{api_server.url}/login", json={"email": "edge@x.io", "password": PASSWORD}).json()
     headers = {"Authorization": f"Bearer {token['token']}"}
-    assert httpx.put(f"{api_server.url}/releases/9", content=b"{}", headers=headers).status_code == 403
-    assert httpx.put(f"{api_server.url}/channels/stable", content=b"{}", headers=headers).status_code == 403
+    assert httpx.put(f"{api_server.url}/tuf/targets", json={"metadata": {}}, headers=headers).status_code == 403
     assert httpx.put(f"{api_server.url}/resources/x.small", content=b"x", headers=headers).status_code == 403
 
+    # restarted while the api serves what does not verify (here: the frozen, expired timestamp): the device
+    # starts its verified release from the cache and says why
+    refused_env = env | {"AZAION_INFERENCE__POLL_SECONDS": "0", "AZAION_INFERENCE__HEARTBEAT_SECONDS": "0"}
+    restarted = Device(refused_env, video, tmp_path / "restarted", ["--max-frames", "10"])
+    restarted.process.communicate(timeout=120)
+    restarted.stderr.close()
+    assert restarted.process.returncode == 0, restarted.tail()
+    assert "refused: " in restarted.tail() and "starting from the cache: release 4" in restarted.tail()
+    assert {line["model_version"] for line in restarted.lines()} == {4}
+
     # offline: the api is unreachable, the device starts from its cache with the release it last ran
-    offline_env = env | {
+    offline_env = refused_env | {
         "AZAION_API_CLIENT__URL": f"http://127.0.0.1:{closed_port()}",
         "AZAION_API_CLIENT__ATTEMPTS": "1",
-        "AZAION_INFERENCE__POLL_SECONDS": "0",
-        "AZAION_INFERENCE__HEARTBEAT_SECONDS": "0",
     }
     offline = Device(offline_env, video, tmp_path / "offline", ["--max-frames", "10"])
     offline.process.communicate(timeout=120)
     offline.stderr.close()
     assert offline.process.returncode == 0, offline.tail()
-    assert "starting offline from the cache: release 1" in offline.tail() and " ago" in offline.tail()
-    assert "Traceback" not in offline.tail() and "Traceback" not in device.tail()
-    assert {line["model_version"] for line in offline.lines()} == {1} and len(offline.lines()) == 10
+    assert "cannot be reached" in offline.tail() and "starting from the cache: release 4" in offline.tail()
+    assert " ago" in offline.tail() and "Traceback" not in offline.tail()
+    assert {line["model_version"] for line in offline.lines()} == {4} and len(offline.lines()) == 10

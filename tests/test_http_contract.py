@@ -155,7 +155,6 @@ def test_every_route_answers_its_model_and_the_client_round_trips_it(contract_si
         with edge.stream(metadata_url + "timestamp.json", "timestamp") as answer:
             assert answer.read() == timestamp.content  # what ngclient reads, through the client
 
-
         big = big_name(release.artifacts[0].resource)
         link = raw(api.url, "GET", contract.PART.format(name=big), token).json()
         part = contract.PartLink.model_validate(link)

@@ -74,5 +74,5 @@ def setup_logging(level: str = "INFO", json_lines: bool = False, stream=None) ->
         root.warning("unknown log level %r, using INFO", level)
     handler.addFilter(LibraryNoiseFilter(show_debug=root.level <= logging.DEBUG))
     # Libraries that are chatty at INFO.
-    for noisy in ("botocore", "urllib3", "s3transfer", "httpx", "httpcore"):
+    for noisy in ("botocore", "urllib3", "s3transfer", "httpx", "httpcore", "tuf", "securesystemslib"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))

@@ -192,17 +192,16 @@ class TrustStore:
                 raise ResourceError(f"target {path} has no sha256")
             stored = target_file_name(path, info.hashes["sha256"])
             body = files.get(path)
-            if body is None:
-                body = self.target(stored)
-                if body is None:
+            if body is None:  # checked when it was sent
+                if not (self.targets / stored).is_file():
                     raise ResourceError(f"target {path} is listed but its bytes were neither sent nor stored before")
-            else:
-                try:
-                    info.verify_length_and_hashes(body)
-                except LengthOrHashMismatchError as exc:
-                    raise ResourceError(f"target {path}: {exc}") from None
-                staged[stored] = body
+                continue
+            try:
+                info.verify_length_and_hashes(body)
+            except LengthOrHashMismatchError as exc:
+                raise ResourceError(f"target {path}: {exc}") from None
             _check_document(path, body)
+            staged[stored] = body
         return staged
 
     def resign_if_due(self) -> bool:

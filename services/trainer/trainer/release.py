@@ -71,13 +71,18 @@ class ArtifactFile:
 
 @dataclass
 class Present:
-    """The targets metadata as verified now, and its documents by target path."""
+    """The targets metadata as verified now: its entries (TUF TargetFile by path, hash and length) and a
+    reader that fetches a document only when it is asked for, verified against its entry."""
 
     version: int
-    documents: dict[str, bytes]
+    entries: dict
+    reader: object = None  # path -> bytes (verified), or None for an empty repository
 
     def versions(self) -> list[int]:
-        return sorted(int(p.split("/")[1].split(".")[0]) for p in self.documents if p.startswith("releases/"))
+        return sorted(int(p.split("/")[1].split(".")[0]) for p in self.entries if p.startswith("releases/"))
+
+    def read(self, path: str) -> bytes | None:
+        return self.reader(path) if path in self.entries else None
 
 
 class Publisher:
@@ -99,12 +104,8 @@ class Publisher:
             if carried is None:
                 raise
             return carried
-        paths = refreshed.paths()
-        return Present(self._targets_version(), {path: refreshed.read(path) for path in paths})
-
-    def _targets_version(self) -> int:
         targets = self.trust.trusted_targets()
-        return targets.signed.version if targets else 0
+        return Present(targets.signed.version, dict(targets.signed.targets), refreshed.read)
 
     def _carry_over(self, why: SignatureError) -> Present | None:
         """The stored targets when an earlier verified root's publisher key signed them (a rotation)."""
@@ -118,9 +119,8 @@ class Publisher:
             return None
         snapshot = load(snapshot_file.read_bytes(), "snapshot")
         version = snapshot.signed.meta["targets.json"].version
-        base, _targets_url = self.api.tuf_urls()
-        data = b"".join(self.trust.fetcher.fetch(f"{base}{version}.targets.json"))
-        targets = load(data, TARGETS)
+        metadata_url, targets_url = self.api.tuf_urls()
+        targets = load(b"".join(self.trust.fetcher.fetch(f"{metadata_url}{version}.targets.json")), TARGETS)
         for root_file in reversed(history[:-1]):
             try:
                 check_signed_by(load(root_file.read_bytes(), ROOT), TARGETS, targets)
@@ -134,25 +134,29 @@ class Publisher:
                 why,
                 len(targets.signed.targets),
             )
-            documents = {}
-            for path, info in targets.signed.targets.items():
+
+            def read(path: str, entries=targets.signed.targets) -> bytes:
                 folder, _, name = path.rpartition("/")
-                body = b"".join(self.trust.fetcher.fetch(f"{_targets_url}{folder}/{info.hashes['sha256']}.{name}"))
+                info = entries[path]
+                body = b"".join(self.trust.fetcher.fetch(f"{targets_url}{folder}/{info.hashes['sha256']}.{name}"))
                 info.verify_length_and_hashes(body)
-                documents[path] = body
-            return Present(version, documents)
+                return body
+
+            return Present(version, dict(targets.signed.targets), read)
         return None
 
     def _store(self, present: Present, changes: dict[str, bytes | None]) -> int:
-        """New targets metadata: the present with ``changes`` (None removes a path), signed and stored."""
+        """New targets metadata: the present's entries with ``changes`` (None removes a path), signed with the
+        publisher's key and stored at the api with the new documents."""
         from azaion_shared import tuf_repository as tuf
 
-        documents = {**present.documents, **{p: d for p, d in changes.items() if d is not None}}
+        entries = dict(present.entries)
         for path, data in changes.items():
             if data is None:
-                documents.pop(path, None)
-        files = {path: tuf.target_file(path, data) for path, data in documents.items()}
-        metadata = tuf.targets(present.version + 1, files)
+                entries.pop(path, None)
+            else:
+                entries[path] = tuf.target_file(path, data)
+        metadata = tuf.targets(present.version + 1, entries)
         metadata.sign(tuf.signer(self.signing_key))
         sent = {path: data for path, data in changes.items() if data is not None}  # the api has the rest
         return self.api.put_targets(metadata.to_dict(), sent)
@@ -213,11 +217,11 @@ class Publisher:
     # --- channels ------------------------------------------------------------------------------
     def pointer(self, present: Present | None = None) -> ChannelPointer | None:
         """Where the channel points now (verified)."""
-        data = (present or self.present()).documents.get(channel_target(self.channel))
+        data = (present or self.present()).read(channel_target(self.channel))
         return parse_pointer(data, self.channel) if data is not None else None
 
     def release(self, version: int, present: Present | None = None) -> Release:
-        data = (present or self.present()).documents.get(release_target(version))
+        data = (present or self.present()).read(release_target(version))
         if data is None:
             raise ApiNotFoundError(f"there is no release {version} (`python -m trainer release list`)", 404)
         return parse_release(data, version)
@@ -228,7 +232,8 @@ class Publisher:
         if not 0.0 < fraction <= 1.0:
             raise TrainerError(f"--fraction {fraction}: a share of the fleet, above 0 and at most 1")
         present = self.present()
-        self.release(version, present)  # it exists and is signed into the targets
+        if release_target(version) not in present.entries:
+            raise ApiNotFoundError(f"there is no release {version} (`python -m trainer release list`)", 404)
         current = self.pointer(present)
         previous = None
         if fraction < 1.0 and current is not None:
