@@ -35,6 +35,29 @@ def trainer_env(root: Path, **extra: str) -> dict:
     }
 
 
+def tool(module: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python -m MODULE ARGS`` as an operator runs it; exit 0 asserted by the caller."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def root_ceremony(keys: Path, api_env: dict, out: Path, *, root_keys, targets_key, signers, previous=None) -> None:
+    """The offline root ceremony with the project's commands, then the install at the api."""
+    online = tool("api", "trust", "online-key", env=api_env)
+    assert online.returncode == 0, online.stderr
+    online_pub = online.stdout.split("give ")[1].split(" to the root")[0]
+    args = ["root", "new", "--out", out, "--targets-key", keys / f"{targets_key}.pub", "--online-key", online_pub]
+    for name in root_keys:
+        args += ["--root-key", keys / f"{name}.pub"]
+    made = tool("azaion_shared", *args, *(["--previous", previous] if previous else []))
+    assert made.returncode == 0, made.stderr
+    for name in signers:
+        assert tool("azaion_shared", "root", "sign", out, "--key", keys / f"{name}.key").returncode == 0
+    installed = tool("api", "trust", "root", out, env=api_env)
+    assert installed.returncode == 0 and "installed root version" in installed.stdout, installed.stderr
+
+
 def trainer(root: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "trainer", *args],
@@ -102,15 +125,26 @@ def test_gate_export_publish_fetch_detect(processed, api_server, s3_server, tmp_
 
     api_server.add_user("trainer@x.io", PASSWORD, "ResourceUploader")
     api_server.add_user("edge@x.io", PASSWORD, "Device")
-    from azaion_shared.signing import generate
-
     bucket = f"models-{uuid.uuid4().hex[:8]}"
     api_server.app.state.cdn = s3_server.storage(bucket)  # the api hands devices links into this bucket
     key = generate_key()
-    keys = generate(tmp_path / "keys")
+    keys = tmp_path / "keys"
+    for name in ("root-1", "root-2", "root-3", "root-4", "publisher", "publisher-2"):
+        made = tool("azaion_shared", "keygen", "--signing", "--name", name, "--out", keys)
+        assert made.returncode == 0, made.stderr
+    api_env = {**os.environ, "AZAION_ENV": "test", "AZAION_ROOT": str(api_server.root)}
+    root_ceremony(
+        keys,
+        api_env,
+        keys / "root.json",
+        root_keys=("root-1", "root-2", "root-3"),
+        targets_key="publisher",
+        signers=("root-1", "root-2"),
+    )
     env = {
         "AZAION_MODEL_KEY": key,
-        "AZAION_TRAINER__SIGNING_KEY": str(keys.private),
+        "AZAION_TRAINER__SIGNING_KEY": str(keys / "publisher.key"),
+        "AZAION_TRAINER__TRUSTED_ROOT": str(keys / "root.json"),
         "AZAION_API_CLIENT__URL": api_server.url,
         "AZAION_API_CLIENT__EMAIL": "trainer@x.io",
         "AZAION_API_CLIENT__PASSWORD": PASSWORD,
@@ -131,21 +165,74 @@ def test_gate_export_publish_fetch_detect(processed, api_server, s3_server, tmp_
     published = trainer(root, "publish", "--run", "r1", **env)
     assert published.returncode == 0, published.stderr[-2000:]
     assert "release 1: azaion.v1.onnx" in published.stdout
-    assert "channel stable -> release 1 (sequence 1)" in published.stdout
+    assert "channel stable -> release 1" in published.stdout
 
     # Releases by hand: another (not promoted), promote it, roll back, prune what no channel needs.
     again = trainer(root, "publish", "--run", "r1", "--no-promote", **env)
     assert "release 2: azaion.v2.onnx" in again.stdout and "channel" not in again.stdout
-    assert "channel stable -> release 2 (sequence 2)" in trainer(root, "release", "promote", "2", **env).stdout
-    assert "channel stable -> release 1 (sequence 3)" in trainer(root, "release", "rollback", **env).stdout
+    assert "channel stable -> release 2" in trainer(root, "release", "promote", "2", **env).stdout
+    assert "channel stable -> release 1" in trainer(root, "release", "rollback", **env).stdout
     listed = trainer(root, "release", "list", **env).stdout.splitlines()
-    assert listed[0].split()[0] == "1" and listed[0].endswith("<- stable") and "run r1" in listed[0]
+    assert listed[0].split()[0] == "1" and listed[0].endswith("<- stable (the whole fleet)") and "run r1" in listed[0]
     assert listed[1].split()[0] == "2" and "stable" not in listed[1] and "onnx" in listed[1]
     missing = trainer(root, "release", "promote", "7", **env)
     assert missing.returncode == 2 and "there is no release 7" in missing.stderr
-    pruned = trainer(root, "release", "prune", "--keep", "0", **env)
+
+    # Rotating the publisher key with the project's commands: a new root names publisher-2 (signed by the
+    # root keys' threshold), the trainer switches keys and signs the releases from before the rotation again.
+    root_ceremony(
+        keys,
+        api_env,
+        keys / "root-v2.json",
+        root_keys=("root-1", "root-2", "root-3"),
+        targets_key="publisher-2",
+        signers=("root-1", "root-2"),
+        previous=keys / "root.json",
+    )
+    old_key = trainer(root, "release", "promote", "2", **env)
+    assert old_key.returncode == 2 and "not signed by the targets key" in old_key.stderr  # revoked: refused
+    rotated = env | {"AZAION_TRAINER__SIGNING_KEY": str(keys / "publisher-2.key")}
+    resigned = trainer(root, "release", "resign", **rotated)
+    assert resigned.returncode == 0 and "signed with" in resigned.stdout, resigned.stderr
+    listed = trainer(root, "release", "list", **rotated).stdout.splitlines()
+    assert [line.split()[0] for line in listed] == ["1", "2"]  # nothing from before the rotation was lost
+    assert "channel stable -> release 2" in trainer(root, "release", "promote", "2", **rotated).stdout
+    assert "channel stable -> release 1" in trainer(root, "release", "rollback", "--to", "1", **rotated).stdout
+
+    # Rotating a root key: root-1 out, root-4 in; signed by a threshold of the old root's keys and the new's.
+    root_ceremony(
+        keys,
+        api_env,
+        keys / "root-v3.json",
+        root_keys=("root-2", "root-3", "root-4"),
+        targets_key="publisher-2",
+        signers=("root-2", "root-3"),
+        previous=keys / "root-v2.json",
+    )
+    under_signed = keys / "root-v4.json"
+    made = tool(
+        "azaion_shared",
+        "root",
+        "new",
+        "--out",
+        under_signed,
+        "--root-key",
+        keys / "root-1.pub",
+        "--targets-key",
+        keys / "publisher.pub",
+        "--online-key",
+        api_server.root / "api" / "keys" / "online.pub",
+        "--previous",
+        keys / "root-v3.json",
+    )
+    assert made.returncode == 0
+    assert tool("azaion_shared", "root", "sign", under_signed, "--key", keys / "root-1.key").returncode == 0
+    stolen = tool("api", "trust", "root", under_signed, env=api_env)  # one stolen, revoked root key: refused
+    assert stolen.returncode == 2 and "under-signed" in stolen.stderr and "Traceback" not in stolen.stderr
+
+    pruned = trainer(root, "release", "prune", "--keep", "0", **rotated)
     assert "pruned releases 2" in pruned.stdout  # release 1 stays: the channel points at it
-    assert trainer(root, "release", "list", **env).stdout.split()[0] == "1"
+    assert trainer(root, "release", "list", **rotated).stdout.split()[0] == "1"
 
     # A second run is judged against the current model; the decision and both metrics are recorded.
     assert trainer(root, "dataset", "--run", "r2").returncode == 0
@@ -164,7 +251,6 @@ def test_gate_export_publish_fetch_detect(processed, api_server, s3_server, tmp_
     from azaion_shared.api_client import ApiClient
     from azaion_shared.crypto import parse_key
     from azaion_shared.model_formats import ONNX
-    from azaion_shared.signing import load_public
     from inference.acquire import Acquirer
     from inference.device import Device
     from inference.fleet import Channel, start
@@ -173,7 +259,8 @@ def test_gate_export_publish_fetch_detect(processed, api_server, s3_server, tmp_
 
     cache = ReleaseCache(tmp_path / "cache")
     with ApiClient(api_server.url, "edge@x.io", PASSWORD) as edge:  # no S3 credentials on the device
-        begun = start(Channel(edge, [load_public(keys.public)], "stable", cache))
+        options = InferenceOptions(trusted_root=keys / "root.json")  # the first root: it follows v2 and v3
+        begun = start(Channel(options.trust_client(edge, cache.folder), "stable", "edge-1", cache, edge))
         assert begun.release.version == 1 and begun.release.metrics["map50_95"] >= 0
         acquirer = Acquirer(InferenceOptions(), parse_key(key), edge, cache)
         model = acquirer.acquire(begun.release, Device(ONNX, "cpu")).payload
