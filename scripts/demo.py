@@ -185,7 +185,8 @@ def prepare() -> Demo:
         "AZAION_TRAINER__WORKERS": "0",
         "AZAION_TRAINER__EPOCHS": EPOCHS,
         "AZAION_TRAINER__SIGNING_KEY": str(ROOT / "keys" / "publisher.key"),
-        "AZAION_INFERENCE__TRUSTED_KEYS": json.dumps([str(ROOT / "keys" / "publisher.pub")]),
+        "AZAION_TRAINER__TRUSTED_ROOT": str(ROOT / "keys" / "root.json"),
+        "AZAION_INFERENCE__TRUSTED_ROOT": str(ROOT / "keys" / "root.json"),
         "AZAION_CONSOLE__PORT": str(free_port()),
         "AZAION_CONSOLE__API_URL": f"http://127.0.0.1:{port}",
         "AZAION_CONSOLE__METRICS": json.dumps(
@@ -305,13 +306,10 @@ def train(demo: Demo) -> None:
     for email, password, role in (TRAINER, DEVICE, ADMIN):
         add = [sys.executable, "-m", "api", "users", "add", email, "--role", role, "--password-stdin"]
         subprocess.run(add, input=password + "\n", text=True, env=demo.env, check=True, capture_output=True)
+    root_ceremony(demo)
     demo.processes.append(start(["api", "serve"], demo.env, demo.logs / "api.log"))
     wait_for(lambda: answers(f"http://127.0.0.1:{demo.port}/healthz"), 30, "the api service")
     log(f"api service on http://127.0.0.1:{demo.port} (docs at /docs); fine-tuning {STARTER.name} on the CPU ...")
-    from azaion_shared.signing import generate
-
-    pair = generate(ROOT / "keys")  # the publisher's key pair: devices get only publisher.pub
-    log(f"publisher signing key {pair.key_id} made in {pair.private.parent} (a demo key: keep real ones safe)")
     t0 = time.perf_counter()
     trainer_env = demo.env | {"AZAION_API_CLIENT__EMAIL": TRAINER[0], "AZAION_API_CLIENT__PASSWORD": TRAINER[1]}
     out = run(["trainer", "run", "--run", "demo"], trainer_env, demo.logs / "trainer.log", "the trainer")
@@ -320,6 +318,41 @@ def train(demo: Demo) -> None:
     published = report["published"]
     log(f"trained, gated, exported, released as version {published['version']}: {published['channel']}")
     demo.found["report"] = report
+
+
+def root_ceremony(demo: Demo) -> None:
+    """The fleet's trust with the project's own commands: three offline root keys (two must sign), the
+    publisher's key, the api's online key; the signed root installed at the api (docs: rotate keys)."""
+    keys = ROOT / "keys"
+    for name in ("root-1", "root-2", "root-3", "publisher"):
+        run(
+            ["azaion_shared", "keygen", "--signing", "--name", name, "--out", str(keys)],
+            demo.env,
+            demo.logs / "keys.log",
+            "keygen",
+        )
+    online = run(["api", "trust", "online-key"], demo.env, demo.logs / "keys.log", "the api's online key")
+    online_pub = online.split("give ")[1].split(" to the root")[0]
+    new = [
+        "azaion_shared",
+        "root",
+        "new",
+        "--out",
+        str(keys / "root.json"),
+        "--targets-key",
+        str(keys / "publisher.pub"),
+    ]
+    new += ["--online-key", online_pub] + [a for n in (1, 2, 3) for a in ("--root-key", str(keys / f"root-{n}.pub"))]
+    run(new, demo.env, demo.logs / "keys.log", "root new")
+    for name in ("root-1", "root-2"):
+        run(
+            ["azaion_shared", "root", "sign", str(keys / "root.json"), "--key", str(keys / f"{name}.key")],
+            demo.env,
+            demo.logs / "keys.log",
+            "root sign",
+        )
+    run(["api", "trust", "root", str(keys / "root.json")], demo.env, demo.logs / "keys.log", "api trust root")
+    log(f"the fleet's root (2 of 3 offline keys; demo keys: keep real ones offline) in {keys}/root.json")
 
 
 def infer(demo: Demo) -> None:

@@ -231,7 +231,8 @@ def test_console_in_a_browser(api_server, metrics_servers, tmp_path):
             }, text
             body = driver.find_element(By.TAG_NAME, "body").text
             assert "trainer metrics unreachable" in body  # a source that does not answer is said, not a 500
-            assert "jetson-7" in driver.find_element(By.ID, "devices").text
+            devices_table = driver.find_element(By.ID, "devices").text
+            assert "jetson-7" in devices_table and "STALE: metadata not confirmed fresh yet" in devices_table
             runs = driver.find_element(By.ID, "runs").text
             assert "run-a" in runs and "promoted" in runs and "run-b" in runs
             driver.save_screenshot(str(tmp_path / "overview.png"))

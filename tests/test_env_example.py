@@ -58,8 +58,8 @@ def test_an_edge_device_env_holds_no_cdn_credentials_and_every_fleet_setting():
     names = {line.split("=", 1)[0] for line in edge.splitlines() if re.match(r"^[A-Z_0-9]+=", line)}
     assert not [n for n in names if n.startswith("AZAION_CDN__") or n.startswith("MINIO_")]
     assert "AZAION_TRAINER__SIGNING_KEY" not in names
-    fleet = {"TRUSTED_KEYS", "CHANNEL", "POLL_SECONDS", "HEARTBEAT_SECONDS", "DEVICE_NAME"}
+    fleet = {"TRUSTED_ROOT", "CHANNEL", "POLL_SECONDS", "HEARTBEAT_SECONDS", "DEVICE_NAME"}
     assert {f"AZAION_INFERENCE__{n}" for n in fleet} <= names
     compose = ENV_EXAMPLE.with_name("docker-compose.edge.yml").read_text()
-    assert "AZAION_CDN__" not in compose and "MINIO" not in compose and "publisher.pub" in compose
-    assert "publisher.key" not in compose
+    assert "AZAION_CDN__" not in compose and "MINIO" not in compose and "root.json" in compose
+    assert ".key" not in compose  # no private key of any role on a device

@@ -193,13 +193,24 @@ def test_a_part_longer_than_the_release_says_is_cut_off(api, tmp_path):
     assert not list(tmp_path.glob("got.*"))
 
 
-def test_an_answer_that_is_not_json_is_an_api_error(api):
-    channels = api.root / "api" / "channels"
-    channels.mkdir(parents=True, exist_ok=True)
+def test_an_answer_that_is_not_json_is_an_api_error():
+    import httpx
+
+    from azaion_shared import http_contract as contract
+
     for body, says in [(b"", "not JSON: ''"), (b"<html>502</html>", "not JSON: '<html>"), (b"[1]", "not an object")]:
-        (channels / "stable.json").write_bytes(body)  # what a proxy's error page or a half-read file would give
-        with client(api.url, "edge@x.io") as edge, pytest.raises(ApiError, match=f"channel stable: .*{says}"):
-            edge.get_channel("stable")
+
+        def handler(request: httpx.Request, body=body) -> httpx.Response:
+            if request.url.path == contract.LOGIN:
+                return httpx.Response(200, json={"token": "a.e30.b"})
+            return httpx.Response(200, content=body)  # a proxy's error page, a cut-off body
+
+        transport = httpx.MockTransport(handler)
+        with (
+            ApiClient("http://api.test", "edge@x.io", PASSWORD, transport=transport) as edge,
+            pytest.raises(ApiError, match=f"list of releases: .*{says}"),
+        ):
+            edge.releases()
 
 
 def test_client_settings(api):

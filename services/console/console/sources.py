@@ -124,8 +124,9 @@ class Api:
     def devices(self, email: str, token: str) -> list[dict]:
         return [d.model_dump() for d in self._read(email, token, lambda c: c.devices())]
 
-    def releases(self, email: str, token: str) -> list[int]:
-        return self._read(email, token, lambda c: c.release_versions())
+    def releases(self, email: str, token: str) -> dict:
+        """The api's view of the releases and channels (rollouts included)."""
+        return self._read(email, token, lambda c: c.releases()).model_dump()
 
     def _read(self, email: str, token: str, call):
         try:

@@ -27,7 +27,9 @@ CPU = Device(ONNX, "cpu")
 def world(api_server, tmp_path, tiny_model):
     api_server.add_user("trainer@x.io", PASSWORD, "ResourceUploader")
     api_server.add_user("edge@x.io", PASSWORD, "Device")
-    kit = Kit(api_server.url, LocalStorage(tmp_path / "cdn"), parse_key(generate_key()), tmp_path / "keys", api_server.trust)
+    kit = Kit(
+        api_server.url, LocalStorage(tmp_path / "cdn"), parse_key(generate_key()), tmp_path / "keys", api_server.trust
+    )
 
     class World:
         def acquirer(self, cache="cache", **options):

@@ -279,7 +279,7 @@ class Pipeline:
                 "artifacts": [a.resource for a in release.artifacts],
                 "small": sum(a.small_size for a in release.artifacts),
                 "big": sum(a.big_size for a in release.artifacts),
-                "channel": f"{pointer.channel} -> {pointer.version} (sequence {pointer.sequence})" if pointer else None,
+                "channel": f"{pointer.channel} -> {pointer.version}" if pointer else None,
                 "pruned": pruned,
             }
             lap("publish")

@@ -33,7 +33,7 @@ def overview(found: Console, user: dict) -> dict:
     )
     augmentor = scraped.get("augmentor")
     problems = [f"{s.service} metrics unreachable: {'; '.join(s.errors)}" for s in scraped.values() if s.errors]
-    devices, releases = [], []
+    devices, releases = [], {"versions": [], "channels": [], "expires": None}
     try:
         devices = found.api.devices(user["sub"], user["api"])
         releases = found.api.releases(user["sub"], user["api"])
@@ -51,8 +51,11 @@ def overview(found: Console, user: dict) -> dict:
         "runs": [r.summary() for r in pipeline.runs(10)],
         "current": pipeline.current_run(),
         "artifacts": pipeline.artifacts(),
-        "releases": releases,
+        "releases": releases["versions"],
+        "channels": releases["channels"],
+        "signed_until": releases["expires"],
         "devices": devices,
+        "stale": sum(1 for d in devices if d.get("stale")),
         "problems": problems,
         "seconds": round(time.perf_counter() - started, 3),
     }
