@@ -108,6 +108,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="a staged rollout: this share of the fleet (0-1, by a stable hash of each device's name) takes the "
         "release, the rest stays on what the channel ran; promote again with a larger fraction to widen it",
     )
+    rollout = actions.add_parser(
+        "rollout",
+        help="a staged rollout: widen a release over shares of the fleet on a schedule, halting by itself when "
+        "its canaries report it failing (exit 3)",
+    )
+    rollout.add_argument("version", type=int)
+    rollout.add_argument(
+        "--steps", default="0.1,0.5,1", help="growing shares of the fleet, the last 1 (default 0.1,0.5,1)"
+    )
+    rollout.add_argument("--every", type=float, default=3600.0, help="seconds between steps (default 3600)")
+    rollout.add_argument(
+        "--max-failing",
+        type=float,
+        default=0.25,
+        help="halt when more than this share of the canaries refused the release (default 0.25)",
+    )
+    rollout.add_argument("--min-reports", type=int, default=1, help="canary reports needed to judge (default 1)")
     actions.add_parser(
         "resign",
         help="sign the present releases and channels again with AZAION_TRAINER__SIGNING_KEY (after a key rotation, "
@@ -187,6 +204,8 @@ def _run(args) -> int:
 
 
 def _release(pipeline, settings, args) -> int:
+    from trainer.errors import TrainerError
+
     if args.channel:
         settings.trainer.channel = args.channel
     with settings.api_client.client() as api:
@@ -206,6 +225,17 @@ def _release(pipeline, settings, args) -> int:
             dropped = publisher.prune(settings.trainer.release_keep if args.keep is None else args.keep)
             print(f"pruned releases {', '.join(map(str, dropped))}" if dropped else "nothing to prune")
             return 0
+        if args.action == "rollout":
+            from trainer.rollout import roll_out
+
+            try:
+                steps = [float(x) for x in args.steps.split(",")]
+            except ValueError:
+                raise TrainerError(f"--steps {args.steps!r}: comma-separated shares, e.g. 0.1,0.5,1") from None
+            outcome = roll_out(publisher, args.version, steps, args.every, args.max_failing, args.min_reports)
+            for step in outcome.steps:
+                print(step)
+            return 0 if outcome.completed else 3
         if args.action == "resign":
             print(f"targets version {publisher.resign()} signed with {settings.trainer.signing_key}")
             return 0

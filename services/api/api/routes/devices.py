@@ -4,10 +4,10 @@ from datetime import timedelta
 
 from fastapi import APIRouter, HTTPException, status
 
-from api.deps import CurrentUser, ServicesDep, require_admin
+from api.deps import CurrentUser, ServicesDep
 from api.errors import ConflictError
 from azaion_shared import http_contract as contract
-from azaion_shared.roles import Role
+from azaion_shared.roles import Role, may_upload
 
 router = APIRouter(tags=["devices"])
 
@@ -30,7 +30,8 @@ def heartbeat(body: contract.Heartbeat, user: CurrentUser, found: ServicesDep) -
 
 @router.get(contract.DEVICES, response_model=list[contract.DeviceRecord])
 def list_devices(user: CurrentUser, found: ServicesDep, version: str | None = None) -> list[contract.DeviceRecord]:
-    """Every device's last heartbeat (Admin only), each marked stale when it has not confirmed its metadata
-    fresh within the metadata's lifetime; ``?version=N`` for those still running N."""
-    require_admin(user, "sees the device inventory")
+    """Every device's last heartbeat (Admins, and the publisher for its rollouts), each marked stale when it
+    has not confirmed its metadata fresh within the metadata's lifetime; ``?version=N``: those running N."""
+    if not (user.role is Role.ADMIN or may_upload(user.role.value)):  # the publisher watches its rollouts
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only an Admin or a publisher sees the device inventory")
     return found.devices.list(version, fresh_for=timedelta(hours=found.options.tuf_expiry_hours))
