@@ -119,7 +119,11 @@ def measure(workdir: Path) -> dict:
     video = write_video(workdir / "drone.mp4", frames(24, (1280, 720)), fps=25.0)
     api_process, url = start_api(workdir / "api", PASSWORD)
     try:
-        kit = Kit(url, LocalStorage(workdir / "api" / "cdn"), parse_key(generate_key()), workdir / "keys")
+        from api.trust import TrustStore
+
+        store = workdir / "api" / "api"  # the api process's folder: its TUF repository and online key on disk
+        trust = TrustStore(store / "tuf", store / "keys" / "online.key", 24.0)
+        kit = Kit(url, LocalStorage(workdir / "api" / "cdn"), parse_key(generate_key()), workdir / "keys", trust)
         kit.email = "trainer@bench.local"
         kit.release(onnx_file(first, IMGSZ, 1), promote=True)
         kit.release(onnx_file(second, IMGSZ, 1))
@@ -130,7 +134,8 @@ def measure(workdir: Path) -> dict:
         with ApiClient(url, "edge@bench.local", PASSWORD) as api:
             cache = ReleaseCache(workdir / "edge-cache")
             acquirer = Acquirer(options, kit.key, api, cache)
-            channel = Channel(api, kit.trusted(), "stable", cache)
+            trusted = InferenceOptions(trusted_root=kit.root_file).trust_client(api, cache.folder)
+            channel = Channel(trusted, "stable", "bench-device", cache, api)
             release = start(channel).release
             _model, backend = acquire_backend(acquirer, release, device, options)
             stamps = Stamps()

@@ -17,9 +17,10 @@ log = logging.getLogger("inference")
 DESCRIPTION = """\
 Runs the published detection model on a video, a camera, an RTSP stream or a folder of images.
 
-The model: logs in to the api (AZAION_API_CLIENT__URL/EMAIL/PASSWORD), reads the signed pointer of
-its channel (AZAION_INFERENCE__CHANNEL, stable) and the signed release it names, and checks both
-against the publisher keys it trusts (AZAION_INFERENCE__TRUSTED_KEYS). The model's parts come from
+The model: logs in to the api (AZAION_API_CLIENT__URL/EMAIL/PASSWORD), refreshes the fleet's signed
+metadata (The Update Framework, from the root it trusts: AZAION_INFERENCE__TRUSTED_ROOT), and reads the
+pointer of its channel (AZAION_INFERENCE__CHANNEL, stable) and the release it names as the signed
+targets list them (expired, rolled-back or forged metadata is refused). The model's parts come from
 the api (the small one, and a short-lived link for the big one: a device needs no CDN credentials),
 are checked against the release's SHA-256s, cached encrypted, and decrypted in memory with
 AZAION_MODEL_KEY (or AZAION_MODEL_KEY_FILE). This device gets a TensorRT engine for its GPU (built
