@@ -95,7 +95,7 @@ def run_device(site, image: str, source: str = "drone.mp4") -> tuple[dict, list[
         "AZAION_API_CLIENT__EMAIL": "edge@x.io",
         "AZAION_API_CLIENT__PASSWORD": PASSWORD,
         "AZAION_MODEL_KEY": site.key_text,
-        "AZAION_INFERENCE__TRUSTED_KEYS": '["/keys/publisher.pub"]',
+        "AZAION_INFERENCE__TRUSTED_ROOT": "/keys/root.json",
         "AZAION_INFERENCE__DEVICE_NAME": "arm64-board",
         "AZAION_INFERENCE__THREADS": "1",
     }

@@ -22,7 +22,6 @@ from pathlib import Path
 
 from api.errors import ConflictError, ResourceError
 from azaion_shared.atomic import atomic_write_bytes, private_folder
-from azaion_shared.errors import AzaionError, SignatureError
 from azaion_shared.tuf_repository import (
     METADATA_FILE_RE,
     ROOT,
@@ -145,18 +144,12 @@ class TrustStore:
 
     def put_targets(self, data: bytes, files: dict[str, bytes]) -> int:
         """Store new targets metadata and the target files sent with it; re-sign the online roles."""
-        try:
-            new = load(data, TARGETS)
-        except SignatureError as exc:
-            raise ResourceError(str(exc)) from None
+        new = load(data, TARGETS)  # SignatureError: not targets metadata (the route answers 400)
         with self._lock:
             root = self.root()
             if root is None:
                 raise ConflictError("no root is installed: `python -m api trust root root.json` on the api server")
-            try:
-                check_signed_by(root, TARGETS, new)
-            except SignatureError as exc:
-                raise ResourceError(str(exc)) from None
+            check_signed_by(root, TARGETS, new)  # SignatureError: not the targets key's (400)
             current = self.current_targets()
             if current is not None and new.signed.version <= current.signed.version:
                 raise ConflictError(
@@ -256,21 +249,16 @@ class TrustStore:
 
 
 def _check_document(path: str, body: bytes) -> None:
-    """A release manifest or channel pointer that reads as one, naming only resources of the naming rule."""
+    """A release manifest or channel pointer that reads as one (SignatureError otherwise), naming only
+    resources of the naming rule (ResourceError otherwise)."""
     from api.resources import check_name
     from azaion_shared.releases import parse_pointer, parse_release
 
-    try:
-        if path.startswith("releases/"):
-            release = parse_release(body)
-            if path != f"releases/{release.version}.json":
-                raise ResourceError(f"target {path} holds release {release.version}")
-            for artifact in release.artifacts:
-                check_name(artifact.resource)
-        else:
-            pointer = parse_pointer(body, path.removeprefix("channels/").removesuffix(".json"))
-            del pointer
-    except ResourceError:
-        raise
-    except AzaionError as exc:
-        raise ResourceError(f"target {path}: {exc}") from None
+    if path.startswith("releases/"):
+        release = parse_release(body)
+        if path != f"releases/{release.version}.json":
+            raise ResourceError(f"target {path} holds release {release.version}")
+        for artifact in release.artifacts:
+            check_name(artifact.resource)
+    else:
+        parse_pointer(body, path.removeprefix("channels/").removesuffix(".json"))

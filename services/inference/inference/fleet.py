@@ -123,10 +123,8 @@ def _offline(channel: Channel, why: Exception) -> Start:
     version = channel.cache.running() or channel.version
     if version is None:
         raise ModelError(f"{reason}, and no release is cached here yet: this device needs the api once") from why
-    try:
-        release = channel.release(version)
-    except SignatureError as exc:
-        raise ModelError(f"{reason}, and the cached release {version} does not verify: {exc}") from why
+    log.warning("%s; trying the release in the cache, %d", reason, version)
+    release = channel.release(version)  # SignatureError when the cached one does not verify either
     confirmed = channel.confirmed_at
     note = (
         f"{reason}; starting from the cache: release {release.version} (created {release.created}, "

@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", action="append", choices=list(FORMATS), help="formats in the release (default: export_formats)"
     )
     publish.add_argument("--no-promote", action="store_true", help="do not move the channel to the new release")
+    _release_parser(sub)
+    return parser
+
+
+def _release_parser(sub) -> None:
+    """``python -m trainer release ...``: list, promote, rollout, rollback, prune, resign."""
     release = sub.add_parser("release", help="list releases, move the channel: promote, rollback; prune old ones")
     actions = release.add_subparsers(dest="action", required=True)
     actions.add_parser("list", help="every stored release, and which one the channel runs")
@@ -136,7 +142,6 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--keep", type=int, help="how many to keep (default AZAION_TRAINER__RELEASE_KEEP)")
     for action in actions.choices.values():
         action.add_argument("--channel", help="the channel (default AZAION_TRAINER__CHANNEL, stable)")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from api.deps import CurrentUser, ServicesDep, require_upload
 from api.errors import ConflictError, ResourceError
 from azaion_shared import http_contract as contract
-from azaion_shared.errors import AzaionError
+from azaion_shared.errors import AzaionError, SignatureError
 from azaion_shared.releases import parse_pointer
 from azaion_shared.tuf_repository import TIMESTAMP, load
 
@@ -51,7 +51,7 @@ def put_targets(body: contract.TargetsUpload, user: CurrentUser, found: Services
         version = found.trust.put_targets(metadata, files)
     except ConflictError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except ResourceError as exc:
+    except (ResourceError, SignatureError) as exc:  # a name, version or document that does not fit; unsigned
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     return contract.TargetsStored(version=version)
 
