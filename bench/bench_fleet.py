@@ -1,7 +1,7 @@
 """Fleet update on a running device: promote -> first frame of the new release, and the frame gaps of a swap.
 
 The api runs as its own process (`python -m api serve`, local-folder CDN); the device runs in this
-process with the real classes of `python -m inference run` (Channel, Acquirer, Updater, Pipeline)
+process with the real classes of `python -m inference run` (Channel, ReleaseStore, Updater, Pipeline)
 on a looping video, with the channel polled every BENCH_FLEET_POLL seconds (0.25). Two releases of
 yolo11n (from its yaml: the speed of a trained one, no download) at BENCH_FLEET_IMGSZ (320) and
 batch 1, so that each frame is its own batch and a frame interval is what a viewer sees. A sink
@@ -106,7 +106,6 @@ def measure(workdir: Path) -> dict:
     from azaion_shared.api_client import ApiClient
     from azaion_shared.cdn import LocalStorage
     from azaion_shared.crypto import generate_key, parse_key
-    from inference.acquire import Acquirer
     from inference.device import Device
     from inference.fleet import Channel, Updater, start
     from inference.pipeline import Pipeline
@@ -114,6 +113,7 @@ def measure(workdir: Path) -> dict:
     from inference.runtime import acquire_backend
     from inference.settings import InferenceOptions
     from inference.source import Source
+    from inference.store import ReleaseStore
 
     first, second = make_models(workdir)
     video = write_video(workdir / "drone.mp4", frames(24, (1280, 720)), fps=25.0)
@@ -133,16 +133,16 @@ def measure(workdir: Path) -> dict:
         device = Device(ONNX, "bench CPU")
         with ApiClient(url, "edge@bench.local", PASSWORD) as api:
             cache = ReleaseCache(workdir / "edge-cache")
-            acquirer = Acquirer(options, kit.key, api, cache)
+            store = ReleaseStore(kit.key, api, cache)
             trusted = InferenceOptions(trusted_root=kit.root_file).trust_client(api, cache.folder)
             channel = Channel(trusted, "stable", "bench-device", cache, api)
             release = start(channel).release
-            _model, backend = acquire_backend(acquirer, release, device, options)
+            _model, backend = acquire_backend(store, release, device, options)
             stamps = Stamps()
             pipeline = Pipeline(backend, [stamps], queue_size=options.queue_size, version=release.version)
 
             def prepare(wanted):
-                return acquire_backend(acquirer, wanted, device, options)
+                return acquire_backend(store, wanted, device, options)
 
             updater = Updater(channel, prepare, pipeline, release.version, options, backend.name).start()
             runner = threading.Thread(target=pipeline.run, args=(Source(str(video), 1, loop=True),), daemon=True)

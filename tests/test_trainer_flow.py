@@ -251,19 +251,18 @@ def test_gate_export_publish_fetch_detect(processed, api_server, s3_server, tmp_
     from azaion_shared.api_client import ApiClient
     from azaion_shared.crypto import parse_key
     from azaion_shared.model_formats import ONNX
-    from inference.acquire import Acquirer
-    from inference.device import Device
     from inference.fleet import Channel, start
     from inference.release_cache import ReleaseCache
     from inference.settings import InferenceOptions
+    from inference.store import ReleaseStore
 
     cache = ReleaseCache(tmp_path / "cache")
     with ApiClient(api_server.url, "edge@x.io", PASSWORD) as edge:  # no S3 credentials on the device
         options = InferenceOptions(trusted_root=keys / "root.json")  # the first root: it follows v2 and v3
         begun = start(Channel(options.trust_client(edge, cache.folder), "stable", "edge-1", cache, edge))
         assert begun.release.version == 1 and begun.release.metrics["map50_95"] >= 0
-        acquirer = Acquirer(InferenceOptions(), parse_key(key), edge, cache)
-        model = acquirer.acquire(begun.release, Device(ONNX, "cpu")).payload
+        store = ReleaseStore(parse_key(key), edge, cache)
+        model = store.model(begun.release, begun.release.artifact(ONNX.name)).payload
     assert model == (root / "models" / "azaion.onnx").read_bytes()
     session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
     meta = session.get_modelmeta().custom_metadata_map

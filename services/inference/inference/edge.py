@@ -69,8 +69,8 @@ def _check_model_file(path: Path, backend: str) -> None:
 
 def _model_and_backend(settings, args, stack):
     """(model, backend, updater factory or None): a local --model file, else the channel's release."""
-    from inference.acquire import load_file
     from inference.runtime import open_backend, warmed_up
+    from inference.store import load_file
 
     options = settings.inference
     if args.model:
@@ -79,23 +79,23 @@ def _model_and_backend(settings, args, stack):
         key = settings.key() if settings.key_configured() else None
         model = load_file(args.model, key)
         return model, warmed_up(open_backend(model, options)), None
-    from inference.acquire import Acquirer
     from inference.device import detect
     from inference.fleet import Channel, Updater, start
     from inference.release_cache import ReleaseCache
     from inference.runtime import acquire_backend, first_backend
+    from inference.store import ReleaseStore
 
     device = detect()
     log.info("device: %s", device.detail)
     cache = ReleaseCache(options.cache(Path(settings.root)))
     api = stack.enter_context(settings.api_client.client(progress=not args.no_progress))
-    acquirer = Acquirer(options, settings.key(), api, cache)
+    store = ReleaseStore(settings.key(), api, cache)
     channel = Channel(options.trust_client(api, cache.folder), options.channel, options.name(), cache, api)
     started = start(channel)
-    begun = first_backend(acquirer, channel, started, device, options)
+    begun = first_backend(store, channel, started, device, options)
 
     def updater(pipeline) -> Updater:
-        prepare = lambda release: acquire_backend(acquirer, release, device, options)  # noqa: E731
+        prepare = lambda release: acquire_backend(store, release, device, options)  # noqa: E731
         made = Updater(channel, prepare, pipeline, begun.release.version, options, begun.backend.name)
         made.refused.update(begun.refused)
         made.channel_error = started.error

@@ -1,5 +1,10 @@
-"""Where backends are chosen: from a decrypted model to a running backend, and which release a device
-starts with when the channel's does not run here (the one it ran last)."""
+"""Where backends are chosen: from the release the fleet decided on to a running backend, and which
+release a device starts with when the channel's does not run here (the one it ran last).
+
+The way, in modules: ``fleet`` (which release) → ``runtime`` (which backend module) →
+``backends/{onnx,tensorrt,rknn}`` (which artifact, building where it must, opening) → ``store``
+(verified plaintext bytes) → ``azaion_shared.vendors.*`` (the SDK).
+"""
 
 from __future__ import annotations
 
@@ -7,50 +12,44 @@ import logging
 from dataclasses import dataclass, field
 
 from azaion_shared.errors import ApiError, AzaionError
-from azaion_shared.model_formats import ONNX, RKNN, TENSORRT
+from azaion_shared.model_formats import AUTO, BACKENDS, ONNX, RKNN, TENSORRT
 from azaion_shared.releases import Release
-from inference.acquire import Acquirer, Model
-from inference.backends.base import Backend
+from inference.backends import onnx, rknn, tensorrt
+from inference.backends.base import Backend, warmed_up
 from inference.device import Device
-from inference.errors import BackendUnavailable, ModelError
+from inference.errors import BackendUnavailable
 from inference.settings import InferenceOptions
+from inference.store import Model, ReleaseStore
 
 log = logging.getLogger(__name__)
 
+#: One module per format (inference.backends.*): each alone knows its hardware, artifacts and SDK.
+BACKEND_OF = {ONNX.name: onnx, TENSORRT.name: tensorrt, RKNN.name: rknn}
+
+__all__ = ["BACKEND_OF", "Started", "acquire_backend", "first_backend", "open_backend", "warmed_up"]
+
 
 def open_backend(model: Model, options: InferenceOptions) -> Backend:
-    """The backend of the model's format (azaion_shared.model_formats); an accelerator's runtime that is
-    missing here says so with the way out (ONNX Runtime runs everywhere)."""
+    """The backend of a model's format, opened on its bytes (a local file); an accelerator's runtime that
+    is missing here says so with the way out (ONNX Runtime runs everywhere)."""
     try:
-        if model.format == TENSORRT.name:
-            from inference.backends.tensorrt import TensorRTBackend
-
-            return TensorRTBackend(model.payload)
-        if model.format == RKNN.name:
-            from inference.backends.rknn import RknnBackend
-
-            return RknnBackend(model.payload)
+        return BACKEND_OF[model.format].open_model(model, options)
     except BackendUnavailable as exc:
         raise BackendUnavailable(f"{exc}; or use --backend {ONNX.backend}") from exc
-    from inference.backends.onnx import OnnxRuntimeBackend
-
-    return OnnxRuntimeBackend(model.payload, threads=options.threads, spin=options.spin)
 
 
 def acquire_backend(
-    acquirer: Acquirer, release: Release, device: Device, options: InferenceOptions
+    store: ReleaseStore, release: Release, device: Device, options: InferenceOptions
 ) -> tuple[Model, Backend]:
-    """Fetch the release's model for this device, open it and run it once; an engine that does not fit this
-    GPU is rebuilt here. Whatever fails to load is a ModelError, and nothing of it stays open."""
-    model = acquirer.acquire(release, device, options.backend)
+    """The release's model for this device on its running backend: the backend of what this device runs
+    best (or ``--backend``), else ONNX Runtime when that backend says the device should. Whatever fails to
+    load is a ModelError, and nothing of it stays open."""
+    want = device.format if options.backend == AUTO else BACKENDS[options.backend]
     try:
-        return model, warmed_up(open_backend(model, options))
-    except ModelError as exc:
-        if model.format != TENSORRT.name or model.origin == "built here":
-            raise
-        log.warning("%s (%s) does not run here: %s; building a new one", model.name, model.origin, exc)
-        model = acquirer.build_engine(release, device)
-        return model, warmed_up(open_backend(model, options))
+        prepared = BACKEND_OF[want.name].prepare(release, store, device, options, forced=options.backend != AUTO)
+    except BackendUnavailable as exc:
+        raise BackendUnavailable(f"{exc}; or use --backend {ONNX.backend}") from exc
+    return prepared or onnx.prepare(release, store, device, options)
 
 
 @dataclass
@@ -63,16 +62,16 @@ class Started:
     refused: dict[int, str] = field(default_factory=dict)
 
 
-def first_backend(acquirer: Acquirer, channel, begun, device: Device, options: InferenceOptions) -> Started:
+def first_backend(store: ReleaseStore, channel, begun, device: Device, options: InferenceOptions) -> Started:
     """The channel's release (``begun``: from ``fleet.start``) on its backend; when it does not run here,
     the release this device ran last, if any, with the refusal kept for the updater to report."""
     (log.warning if begun.offline else log.info)(begun.note)
     release = begun.release
     try:
-        model, backend = acquire_backend(acquirer, release, device, options)
+        model, backend = acquire_backend(store, release, device, options)
         refused = {}
     except AzaionError as exc:
-        fallback = acquirer.cache.running()
+        fallback = store.cache.running()
         if fallback is None or fallback == release.version or isinstance(exc, ApiError):
             raise
         log.error(
@@ -83,20 +82,6 @@ def first_backend(acquirer: Acquirer, channel, begun, device: Device, options: I
         )
         refused = {release.version: str(exc)}
         release = channel.release(fallback)
-        model, backend = acquire_backend(acquirer, release, device, options)
-    acquirer.cache.save_running(release.version)
+        model, backend = acquire_backend(store, release, device, options)
+    store.cache.save_running(release.version)
     return Started(release, model, backend, refused)
-
-
-def warmed_up(backend: Backend) -> Backend:
-    """Run the backend once on a blank image, so that a model that loads but cannot run is caught now,
-    before it replaces a working one (and its first real batch does not pay the start-up)."""
-    import numpy as np
-
-    try:
-        backend.infer(np.zeros((1, *backend.input_size, 3), np.uint8))
-    except Exception as exc:
-        backend.close()
-        raise ModelError(f"the model loads but does not run: {exc}") from exc
-    backend.model_seconds, backend.calls = 0.0, 0
-    return backend

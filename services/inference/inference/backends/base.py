@@ -1,4 +1,12 @@
-"""The interface every backend offers to the pipeline.
+"""The interface every backend offers to the pipeline, and what each backend module offers the device.
+
+Each format has one module here (``onnx``, ``tensorrt``, ``rknn``), the only one that touches its SDK
+wrapper (:mod:`azaion_shared.vendors`). Besides its :class:`Backend` class it offers the device's way
+from a release to running that backend, ``prepare(release, store, device, options, forced)``: whether it
+can run here, which artifact of the release it wants for this device, building from ONNX where it
+must (TensorRT), fetching the bytes from the store (:mod:`inference.store`), opening and warming them
+up; None when the device should run ONNX instead (said in the log). ``open_model(model, options)``
+opens bytes it is given (a local file).
 
 A backend takes a batch of letterboxed RGB uint8 images ``(n, h, w, 3)`` with ``n <= batch`` and
 returns the raw YOLO output ``(n, 4 + classes, anchors)`` as float32. A backend whose model has a
@@ -91,3 +99,17 @@ def unbundle(model: bytes, info: ModelInfo | None) -> tuple[ModelInfo, bytes]:
     """The info in front of an engine or RKNN model (``info`` wins when given) and the model itself."""
     found, payload = info_of_bundle(model)
     return info or found, payload
+
+
+def warmed_up(backend: Backend) -> Backend:
+    """Run the backend once on a blank image, so that a model that loads but cannot run is caught now,
+    before it replaces a working one (and its first real batch does not pay the start-up)."""
+    from inference.errors import ModelError
+
+    try:
+        backend.infer(np.zeros((1, *backend.input_size, 3), np.uint8))
+    except Exception as exc:
+        backend.close()
+        raise ModelError(f"the model loads but does not run: {exc}") from exc
+    backend.model_seconds, backend.calls = 0.0, 0
+    return backend

@@ -8,7 +8,7 @@ import numpy as np
 
 from azaion_shared.model_formats import ONNX
 from azaion_shared.vendors import onnxruntime
-from inference.backends.base import Backend, info_from_mapping, to_nchw
+from inference.backends.base import Backend, info_from_mapping, to_nchw, warmed_up
 from inference.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -56,3 +56,21 @@ class OnnxRuntimeBackend(Backend):
     def _run(self, prepared: np.ndarray) -> np.ndarray:
         (out,) = self.session.run([self._output], {self._input.name: prepared})
         return out.astype(np.float32, copy=False)
+
+
+def model_for(release, store):
+    """The release's ONNX model: the fallback every device needs."""
+    artifact = release.artifact(ONNX.name)
+    if artifact is None:
+        raise ModelError(f"release {release.version} has no ONNX model, the fallback every device needs")
+    return store.model(release, artifact)
+
+
+def prepare(release, store, device, options, forced: bool = False):
+    """The release's ONNX model on ONNX Runtime (it runs everywhere)."""
+    model = model_for(release, store)
+    return model, warmed_up(open_model(model, options))
+
+
+def open_model(model, options) -> OnnxRuntimeBackend:
+    return OnnxRuntimeBackend(model.payload, threads=options.threads, spin=options.spin)

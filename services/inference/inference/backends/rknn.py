@@ -15,7 +15,7 @@ from azaion_shared.board import is_rk3588
 from azaion_shared.model_formats import RKNN
 from azaion_shared.model_info import ModelInfo
 from azaion_shared.vendors import rknn
-from inference.backends.base import Backend, unbundle
+from inference.backends.base import Backend, unbundle, warmed_up
 from inference.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -60,3 +60,25 @@ class RknnBackend(Backend):
         if rknn is not None:
             rknn.release()
             self.lite = None
+
+
+def prepare(release, store, device, options, forced: bool = False):
+    """The release's RKNN model on the NPU; None (said why) when this device should run ONNX instead: the
+    board's runtime is missing (a rockchip image on another board, or without librknnrt.so), or the release
+    has no RKNN model (an error when RKNN is ``forced``)."""
+    missing = runtime_missing()
+    if missing:
+        log.warning("RKNN cannot run here: %s. Running the ONNX model on the CPU (ONNX Runtime) instead", missing)
+        return None
+    artifact = release.artifact(RKNN.name)
+    if artifact is None:
+        if forced:
+            raise ModelError(f"release {release.version} has no RKNN model (export and release one)")
+        log.warning("release %d has no RKNN model; running its ONNX model on the CPU instead", release.version)
+        return None
+    model = store.model(release, artifact)
+    return model, warmed_up(open_model(model, options))
+
+
+def open_model(model, options) -> RknnBackend:
+    return RknnBackend(model.payload)

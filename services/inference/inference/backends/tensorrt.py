@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 
-from azaion_shared.model_formats import TENSORRT
+from azaion_shared.model_formats import ONNX, TENSORRT
 from azaion_shared.model_info import ModelInfo
 from azaion_shared.vendors import tensorrt
-from inference.backends.base import Backend, to_nchw, unbundle
+from inference.backends.base import Backend, to_nchw, unbundle, warmed_up
 from inference.errors import InferenceError, ModelError
 
 log = logging.getLogger(__name__)
@@ -160,3 +160,52 @@ def build_engine(onnx_model: bytes, fp16: bool = True, max_batch: int = 4, works
     """A serialized engine for this GPU from the ONNX model (azaion_shared.vendors.tensorrt)."""
     _modules()  # TensorRT and cuda-python are both here, or RuntimeUnavailable says which is missing
     return tensorrt.build_engine(onnx_model, fp16=fp16, max_batch=max_batch, workspace_gib=workspace_gib)
+
+
+def prepare(release, store, device, options, forced: bool = False):
+    """The engine for this GPU on TensorRT: the release's for its compute capability, else one built here
+    from the release's ONNX model (kept encrypted in the cache, keyed by the signed ONNX hash, the
+    TensorRT version and the compute capability; never published). An engine that does not run here
+    (another TensorRT version) is built again."""
+    if device.compute_capability is None:
+        raise ModelError("TensorRT needs an NVIDIA GPU, and none was found here (use --backend onnxruntime)")
+    artifact = release.artifact(TENSORRT.name, device.compute_capability)
+    if artifact is not None:
+        model = store.model(release, artifact)
+    else:
+        log.info("release %d has no engine for compute capability %s", release.version, device.compute_capability)
+        model = built(release, store, device, options, reuse=True)
+    try:
+        return model, warmed_up(open_model(model, options))
+    except ModelError as exc:
+        if model.origin == "built here":
+            raise
+        log.warning("%s (%s) does not run here: %s; building a new one", model.name, model.origin, exc)
+        model = built(release, store, device, options)
+        return model, warmed_up(open_model(model, options))
+
+
+def built(release, store, device, options, reuse: bool = False):
+    """An engine for this GPU from the release's ONNX model: the one built here before (``reuse``), else
+    built now and kept, encrypted, in the store. It stays on this device."""
+    from inference.backends import onnx
+    from inference.store import Model
+
+    source = release.artifact(ONNX.name)
+    if source is None:
+        raise ModelError(f"release {release.version} has no ONNX model to build a TensorRT engine from")
+    path = store.cache.engine_path(source.plaintext_sha256, version(), device.compute_capability or "")
+    name = TENSORRT.resource(device.compute_capability)
+    engine = store.kept(path) if reuse else None
+    if engine is not None:
+        return Model(name, TENSORRT.name, engine, "local cache", release.version)
+    onnx_model = onnx.model_for(release, store)
+    log.info("building %s from release %d's ONNX model for this GPU (minutes on a Jetson) ...", name, release.version)
+    engine = build_engine(onnx_model.payload, fp16=options.engine_fp16, max_batch=options.engine_max_batch)
+    store.keep(path, engine)
+    log.info("engine kept encrypted in %s (never published)", path)
+    return Model(name, TENSORRT.name, engine, "built here", release.version)
+
+
+def open_model(model, options) -> TensorRTBackend:
+    return TensorRTBackend(model.payload)

@@ -1,4 +1,6 @@
-"""Choosing, fetching, verifying and building the model of a signed release, against the real api service."""
+"""The device's way from a release to a running backend, against the real api service: the store (fetch,
+verify, decrypt; nothing of hardware) and each backend's choice of artifact on every kind of device
+(building an engine where it must), with the fake SDKs of tests/support/edge_fakes where hardware is absent."""
 
 from __future__ import annotations
 
@@ -12,12 +14,13 @@ from azaion_shared.distribution import big_name, small_name
 from azaion_shared.errors import ChecksumMismatchError, DecryptionError
 from azaion_shared.model_formats import ONNX, RKNN, TENSORRT
 from azaion_shared.model_info import make_bundle
-from inference.acquire import Acquirer, load_file
+from inference.backends import rknn as rknn_backend
 from inference.device import Device
 from inference.errors import ModelError
 from inference.release_cache import ReleaseCache
 from inference.runtime import acquire_backend
 from inference.settings import InferenceOptions
+from inference.store import ReleaseStore, load_file
 
 GPU = Device(TENSORRT, "fake GPU", "87")
 CPU = Device(ONNX, "cpu")
@@ -32,9 +35,14 @@ def world(api_server, tmp_path, tiny_model):
     )
 
     class World:
-        def acquirer(self, cache="cache", **options):
-            cache_dir = ReleaseCache(tmp_path / cache)
-            return Acquirer(InferenceOptions(**options), kit.key, kit.client("edge@x.io"), cache_dir)
+        def store(self, cache="cache"):
+            return ReleaseStore(kit.key, kit.client("edge@x.io"), ReleaseCache(tmp_path / cache))
+
+        def run(self, release, device, **options):
+            """(model, backend name) of the release on this device, the backend closed again."""
+            model, backend = acquire_backend(self.store(), release, device, InferenceOptions(**options))
+            backend.close()
+            return model, backend.name
 
     world = World()
     world.kit, world.onnx, world.tmp, world.api = kit, tiny_model.onnx(128, 4), tmp_path, api_server
@@ -51,13 +59,14 @@ def test_a_release_without_the_fallback_onnx_is_a_clear_error(world, tmp_path):
     rknn.write_bytes(make_bundle({"imgsz": [128, 128], "batch": 4}, FAKE_RKNN + world.onnx.read_bytes()))
     release = world.kit.release(artifact_file(rknn, "azaion.rknn", "rknn"))
     with pytest.raises(ModelError, match=r"release 1 has no ONNX model"):
-        world.acquirer().acquire(release, CPU)
+        world.run(release, CPU)
 
 
 def test_a_cpu_device_gets_the_onnx_model_in_memory(world):
     release = world.kit.release(onnx_file(world.onnx))
-    model = world.acquirer().acquire(release, CPU)
+    model, backend = world.run(release, CPU)
     assert (model.name, model.format, model.origin, model.version) == ("azaion.v1.onnx", "onnx", "published", 1)
+    assert backend == "onnxruntime"
     assert model.payload == world.onnx.read_bytes()
     cached = [p for p in (world.tmp / "cache").rglob("*") if p.is_file()]
     assert {p.name for p in cached} == {"azaion.v1.onnx.small", "azaion.v1.onnx.big"}
@@ -66,10 +75,10 @@ def test_a_cpu_device_gets_the_onnx_model_in_memory(world):
 
 def test_a_wrong_key_is_refused_with_a_hint(world):
     release = world.kit.release(onnx_file(world.onnx))
-    acquirer = world.acquirer()
-    acquirer.key = parse_key(generate_key())
+    store = world.store()
+    store.key = parse_key(generate_key())
     with pytest.raises(DecryptionError, match="AZAION_MODEL_KEY"):
-        acquirer.acquire(release, CPU)
+        store.model(release, release.artifacts[0])
 
 
 def test_a_forged_big_part_with_a_valid_mac_is_refused_by_its_signed_hash(world):
@@ -82,7 +91,7 @@ def test_a_forged_big_part_with_a_valid_mac_is_refused_by_its_signed_hash(world)
     forged = forge_big_part(small, big_path.read_bytes(), world.kit.key)
     world.kit.cdn.upload(big_name(resource), _written(world.tmp / "forged", forged))  # CDN write access
     with pytest.raises(ChecksumMismatchError, match=r"is not the .* the signed release says"):
-        world.acquirer().acquire(release, CPU)
+        world.store().model(release, release.artifacts[0])
     assert not list((world.tmp / "cache").rglob("*.big"))  # nothing forged is kept
 
 
@@ -93,7 +102,7 @@ def test_a_small_part_that_is_not_the_signed_one_is_refused(world):
     data[40] ^= 1
     stored.write_bytes(bytes(data))
     with pytest.raises(ChecksumMismatchError, match=r"small part from the api .* is not the one the release signed"):
-        world.acquirer().acquire(release, CPU)
+        world.store().model(release, release.artifacts[0])
 
 
 def test_a_broken_download_resumes_where_it_stopped(world):
@@ -101,32 +110,32 @@ def test_a_broken_download_resumes_where_it_stopped(world):
     download would have overwritten, being caught by the hash and thrown away."""
     release = world.kit.release(onnx_file(world.onnx))
     artifact = release.artifacts[0]
-    acquirer = world.acquirer()
-    folder = acquirer.cache.release_dir(1)
+    store = world.store()
+    folder = store.cache.release_dir(1)
     genuine = (world.cdn_dir / big_name(artifact.resource)).read_bytes()
     part = folder / (big_name(artifact.resource) + ".part")
     part.write_bytes(genuine[: len(genuine) // 2])
-    assert acquirer.acquire(release, CPU).payload == world.onnx.read_bytes()  # continued, whole, verified
+    assert store.model(release, artifact).payload == world.onnx.read_bytes()  # continued, whole, verified
     (folder / big_name(artifact.resource)).unlink()
     part.write_bytes(b"x" * (len(genuine) // 2))  # a prefix that is not the part's
     with pytest.raises(ChecksumMismatchError, match="SHA-256"):
-        acquirer.acquire(release, CPU)
+        store.model(release, artifact)
     assert not part.exists()  # the next try starts clean
-    assert acquirer.acquire(release, CPU).payload == world.onnx.read_bytes()
+    assert store.model(release, artifact).payload == world.onnx.read_bytes()
 
 
 def test_gpu_without_an_engine_builds_it_caches_it_encrypted_and_never_publishes_it(world, monkeypatch):
     install(monkeypatch)
     release = world.kit.release(onnx_file(world.onnx))
     before = published_files(world)
-    model, backend = acquire_backend(world.acquirer(), release, GPU, InferenceOptions())
+    model, backend = acquire_backend(world.store(), release, GPU, InferenceOptions())
     assert (model.name, model.origin, backend.name) == ("azaion.cc87.engine", "built here", "tensorrt")
     onnx_sha = release.artifact("onnx").plaintext_sha256
     (engine,) = (world.tmp / "cache" / "engines").iterdir()
     assert engine.name == f"{onnx_sha[:16]}-trt10.3.0-cc87.engine"  # signed ONNX hash, TensorRT version, GPU
     assert engine.read_bytes().startswith(MAGIC)  # cached encrypted
     assert published_files(world) == before  # a device never publishes what it built
-    second, _ = acquire_backend(world.acquirer(), release, GPU, InferenceOptions())
+    second, _ = acquire_backend(world.store(), release, GPU, InferenceOptions())
     assert second.origin == "local cache" and second.payload == model.payload
 
 
@@ -138,7 +147,7 @@ def test_the_edge_cache_is_private_whatever_the_umask(world, monkeypatch):
     release = world.kit.release(onnx_file(world.onnx))
     old = os.umask(0o022)
     try:
-        acquire_backend(world.acquirer(), release, GPU, InferenceOptions())  # fetches ONNX, builds an engine
+        acquire_backend(world.store(), release, GPU, InferenceOptions())  # fetches ONNX, builds an engine
     finally:
         os.umask(old)
     cache = world.tmp / "cache"
@@ -157,7 +166,7 @@ def test_a_released_engine_for_another_tensorrt_is_rebuilt_here(world, monkeypat
     engine = artifact_file(foreign, "azaion.cc87.engine", "tensorrt", compute_capability="87")
     release = world.kit.release(onnx_file(world.onnx), engine)
     assert release.artifact("tensorrt", "87").resource == "azaion.cc87.v1.engine"
-    model, backend = acquire_backend(world.acquirer(), release, GPU, InferenceOptions())
+    model, backend = acquire_backend(world.store(), release, GPU, InferenceOptions())
     assert model.origin == "built here" and backend.name == "tensorrt"
 
 
@@ -165,25 +174,25 @@ def test_rockchip_prefers_rknn_and_falls_back_to_onnx(world, monkeypatch, tmp_pa
     install(monkeypatch)
     board = Device(RKNN, "RK3588")
     first = world.kit.release(onnx_file(world.onnx))
-    assert world.acquirer().acquire(first, board).format == "onnx"
+    assert world.run(first, board)[0].format == "onnx"
     with pytest.raises(ModelError, match=r"release 1 has no RKNN model"):
-        world.acquirer().acquire(first, board, backend="rknn")
+        world.run(first, board, backend="rknn")
     rknn = tmp_path / "model.rknn"
     rknn.write_bytes(make_bundle({"imgsz": [128, 128], "batch": 4}, FAKE_RKNN + world.onnx.read_bytes()))
     second = world.kit.release(onnx_file(world.onnx), artifact_file(rknn, "azaion.rknn", "rknn"))
-    model, backend = acquire_backend(world.acquirer(), second, board, InferenceOptions())
-    assert (model.format, model.name, backend.name) == ("rknn", "azaion.v2.rknn", "rknn")
+    model, backend = world.run(second, board)
+    assert (model.format, model.name, backend) == ("rknn", "azaion.v2.rknn", "rknn")
 
 
-def test_without_the_boards_rknn_runtime_a_rockchip_device_runs_onnx_and_says_why(world, tmp_path, caplog):
+def test_without_the_boards_rknn_runtime_a_rockchip_device_runs_onnx_and_says_why(world, tmp_path, caplog, monkeypatch):
     rknn = tmp_path / "model.rknn"
     rknn.write_bytes(make_bundle({"imgsz": [128, 128], "batch": 4}, FAKE_RKNN + world.onnx.read_bytes()))
     release = world.kit.release(onnx_file(world.onnx), artifact_file(rknn, "azaion.rknn", "rknn"))
-    acquirer = world.acquirer()
-    acquirer.rknn_missing = lambda: "librknnrt.so is not on this system (cannot open shared object file)"
+    missing = "librknnrt.so is not on this system (cannot open shared object file)"
+    monkeypatch.setattr(rknn_backend, "runtime_missing", lambda: missing)
     for backend in ("auto", "rknn"):  # the rockchip image forces rknn: it falls back all the same
         caplog.clear()
-        model = acquirer.acquire(release, Device(RKNN, "RK3588"), backend=backend)
+        model, _name = world.run(release, Device(RKNN, "RK3588"), backend=backend)
         assert (model.format, model.name) == ("onnx", "azaion.v1.onnx")
         assert "RKNN cannot run here: librknnrt.so is not on this system" in caplog.text
         assert "ONNX Runtime" in caplog.text
@@ -192,7 +201,7 @@ def test_without_the_boards_rknn_runtime_a_rockchip_device_runs_onnx_and_says_wh
 def test_a_gpu_forced_to_tensorrt_needs_a_gpu(world):
     release = world.kit.release(onnx_file(world.onnx))
     with pytest.raises(ModelError, match="needs an NVIDIA GPU"):
-        world.acquirer().acquire(release, CPU, backend="tensorrt")
+        world.run(release, CPU, backend="tensorrt")
 
 
 def _written(path, data: bytes):
@@ -212,3 +221,30 @@ def test_local_model_files_plain_or_encrypted(world, tmp_path):
     with pytest.raises(ModelError, match="cannot read"):
         load_file(tmp_path / "missing.onnx", None)
     assert FAKE_ENGINE  # the fakes module is importable without installing it
+
+
+@pytest.mark.parametrize(
+    "device, expected",
+    [
+        (Device(ONNX, "cpu"), ("onnx", "azaion.v1.onnx", "published", "onnxruntime")),
+        (Device(TENSORRT, "Jetson Orin", "87"), ("tensorrt", "azaion.cc87.v1.engine", "published", "tensorrt")),
+        (Device(TENSORRT, "RTX 3090", "86"), ("tensorrt", "azaion.cc86.engine", "built here", "tensorrt")),
+        (Device(RKNN, "RK3588"), ("rknn", "azaion.v1.rknn", "published", "rknn")),
+    ],
+    ids=["cpu", "gpu-with-its-engine", "gpu-another-capability", "rk3588"],
+)
+def test_each_kind_of_device_gets_its_artifact_of_one_release(world, monkeypatch, tmp_path, device, expected):
+    """One release with an ONNX model, an engine for compute capability 8.7 and an RKNN model: each device
+    runs what suits it, on its backend (the SDKs are the fakes where the hardware is absent)."""
+    install(monkeypatch)
+    engine = tmp_path / "azaion.cc87.engine"
+    engine.write_bytes(make_bundle({"imgsz": [128, 128], "batch": 4}, FAKE_ENGINE + world.onnx.read_bytes()))
+    rknn = tmp_path / "model.rknn"
+    rknn.write_bytes(make_bundle({"imgsz": [128, 128], "batch": 4}, FAKE_RKNN + world.onnx.read_bytes()))
+    release = world.kit.release(
+        onnx_file(world.onnx),
+        artifact_file(engine, "azaion.cc87.engine", "tensorrt", compute_capability="87"),
+        artifact_file(rknn, "azaion.rknn", "rknn"),
+    )
+    model, backend = world.run(release, device)
+    assert (model.format, model.name, model.origin, backend) == expected
