@@ -27,6 +27,7 @@ import os
 import secrets
 import struct
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
@@ -47,6 +48,8 @@ TAG_SIZE = 32
 BLOCK = 16
 OVERHEAD = HEADER_SIZE + IV_SIZE + TAG_SIZE
 CHUNK = 4 * 1024 * 1024
+#: In-memory decryption beside a running pipeline: small calls, the GIL yielded between them.
+GENTLE_CHUNK = 256 * 1024
 KEY_SIZE = 32
 KEY_ENV = "AZAION_MODEL_KEY"
 KEY_FILE_ENV = "AZAION_MODEL_KEY_FILE"
@@ -268,21 +271,35 @@ def _verify_and_keys(view_at, total: int, key: bytes) -> tuple[bytes, int, bytes
     return enc_key, plaintext_size, iv
 
 
-def _chunks(view_at, start: int, end: int) -> Iterator[memoryview]:
+def _chunks(view_at, start: int, end: int, size: int = CHUNK, gentle: bool = False) -> Iterator[memoryview]:
+    """Chunks of ``size``; ``gentle``: yield the GIL after each one (``time.sleep(0)``), so that a model
+    decrypted in memory beside a running pipeline never holds up its frames (the AES binding keeps the
+    GIL for a whole call)."""
     position = start
     while position < end:
-        chunk = view_at(position, min(CHUNK, end - position))
+        if gentle and position > start:
+            time.sleep(0)
+        chunk = view_at(position, min(size, end - position))
         if not len(chunk):
             raise DecryptionError("encrypted model changed size while being read")
         position += len(chunk)
         yield chunk
 
 
-def _decrypt_chunks(view_at, total: int, enc_key: bytes, iv: bytes, plaintext_size: int, new_buffer):
+def _decrypt_chunks(
+    view_at,
+    total: int,
+    enc_key: bytes,
+    iv: bytes,
+    plaintext_size: int,
+    new_buffer,
+    size: int = CHUNK,
+    gentle: bool = False,
+):
     """Yield (buffer, length) of plaintext; call only after :func:`_verify_and_keys` succeeded."""
     decryptor = Cipher(algorithms.AES(enc_key), modes.CBC(iv)).decryptor()
     produced = 0
-    for chunk in _chunks(view_at, HEADER_SIZE + IV_SIZE, total - TAG_SIZE):
+    for chunk in _chunks(view_at, HEADER_SIZE + IV_SIZE, total - TAG_SIZE, size, gentle):
         buf = new_buffer()
         n = decryptor.update_into(chunk, buf)
         keep = min(n, plaintext_size - produced)  # drops the padding at the end
@@ -375,9 +392,10 @@ def decrypt_bytes(blob: bytes | bytearray | memoryview, key: bytes) -> bytes:
 
     enc_key, plaintext_size, iv = _verify_and_keys(view_at, len(view), key)
     out = bytearray(plaintext_size + BLOCK)
-    scratch = bytearray(CHUNK + BLOCK)
+    scratch = bytearray(GENTLE_CHUNK + BLOCK)
     position = 0
-    for buf, n in _decrypt_chunks(view_at, len(view), enc_key, iv, plaintext_size, lambda: scratch):
+    chunks = _decrypt_chunks(view_at, len(view), enc_key, iv, plaintext_size, lambda: scratch, GENTLE_CHUNK, True)
+    for buf, n in chunks:
         out[position : position + n] = memoryview(buf)[:n]
         position += n
     del out[plaintext_size:]
