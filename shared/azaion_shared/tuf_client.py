@@ -52,29 +52,41 @@ CLOCK_SLACK_SECONDS = 300.0
 
 
 class Fetcher(FetcherInterface):
-    """Bytes for ngclient: through an :class:`ApiClient` (token, TLS), or a bare httpx client."""
+    """Bytes for ngclient: through an :class:`ApiClient` (token, TLS), or a bare httpx client.
 
-    def __init__(self, api=None, timeout: float = 30.0):
-        self.api = api
+    A file must arrive whole within ``deadline`` seconds (default 60): a server that trickles bytes (TUF's
+    slow-retrieval attack) never trips a read timeout, which restarts with every byte."""
+
+    def __init__(self, api=None, timeout: float = 30.0, deadline: float = 60.0):
+        self.api, self.deadline = api, deadline
         self._http = None if api is not None else httpx.Client(timeout=timeout)
 
     def _fetch(self, url: str) -> Iterator[bytes]:
         return self._chunks(url)
 
     def _chunks(self, url: str) -> Iterator[bytes]:
+        started = time.monotonic()
         try:
-            if self.api is not None:
-                with self.api.stream(url, f"TUF file {url.rsplit('/', 1)[-1]}") as response:
-                    yield from response.iter_bytes(64 * 1024)
-                return
-            with self._http.stream("GET", url) as response:
-                if response.status_code >= 400:
-                    raise tuf_errors.DownloadHTTPError(f"GET {url}: HTTP {response.status_code}", response.status_code)
-                yield from response.iter_bytes(64 * 1024)
+            for chunk in self._body(url):
+                if time.monotonic() - started > self.deadline:
+                    raise tuf_errors.SlowRetrievalError(
+                        f"GET {url}: not whole after {self.deadline:.0f} s (a server that trickles bytes)"
+                    )
+                yield chunk
         except (ApiNotFoundError, ApiAuthError) as exc:
             raise tuf_errors.DownloadHTTPError(str(exc), exc.status or 0) from exc
         except httpx.TimeoutException as exc:
             raise tuf_errors.SlowRetrievalError(f"GET {url}: {exc}") from exc
+
+    def _body(self, url: str) -> Iterator[bytes]:
+        if self.api is not None:
+            with self.api.stream(url, f"TUF file {url.rsplit('/', 1)[-1]}") as response:
+                yield from response.iter_bytes()  # as the bytes come: the deadline is checked between them
+            return
+        with self._http.stream("GET", url) as response:
+            if response.status_code >= 400:
+                raise tuf_errors.DownloadHTTPError(f"GET {url}: HTTP {response.status_code}", response.status_code)
+            yield from response.iter_bytes()
 
 
 class TrustClient:
