@@ -38,6 +38,64 @@ CASES = [
         {"AZAION_API__DB_PATH": "{tmp}", "AZAION_API__JWT_SECRET": TEST_JWT_SECRET},
         ["database", "cannot be used", "AZAION_API__DB_PATH"],
     ),
+    # settings that take a list or a map, typed as people type them into .env
+    (
+        "api-trusted-proxies-not-json",
+        ["api", "users", "list"],
+        {"AZAION_API__TRUSTED_PROXIES": "10.0.0.1"},
+        ["AZAION_API__TRUSTED_PROXIES", "not JSON", '["10.0.0.1"]'],
+    ),
+    (
+        "trainer-export-formats-with-commas",
+        ["trainer", "release", "list"],
+        {"AZAION_TRAINER__EXPORT_FORMATS": "onnx,rknn"},
+        ["AZAION_TRAINER__EXPORT_FORMATS", "not JSON", '["onnx", "rknn"]'],
+    ),
+    (
+        "inference-lines-not-json",
+        ["inference", "run", "--source", "x.mp4", "--json", "o.jsonl"],
+        {"AZAION_ENV": "development", "AZAION_INFERENCE__LINES": "garbage"},
+        ["AZAION_INFERENCE__LINES", "not JSON"],
+    ),
+    (
+        "console-metrics-not-json",
+        ["console"],
+        {"AZAION_CONSOLE__METRICS": "http://ingestor:9100/metrics"},
+        ["AZAION_CONSOLE__METRICS", "not JSON", "map"],
+    ),
+    # silent success on nonsense
+    ("synth-flyover-without-mp4", ["trainer", "synth", "flyover", "--out", "flyover"], {}, ["--out", ".mp4"]),
+    ("synth-flyover-into-a-folder", ["trainer", "synth", "flyover", "--out", "{tmp}"], {}, ["--out", ".mp4"]),
+    (
+        "synth-dataset-negative-count",
+        ["trainer", "synth", "dataset", "--out", "d", "--count", "-3"],
+        {},
+        ["--count", "'-3'", "at least 1"],
+    ),
+    (
+        "augmentor-process-unknown-name",
+        ["augmentor", "process", "nope"],
+        {"AZAION_ENV": "development"},
+        ["'nope'", "no annotation"],
+    ),
+    (
+        "inference-max-frames-zero",
+        ["inference", "run", "--source", "x.mp4", "--json", "o.jsonl", "--max-frames", "0"],
+        {},
+        ["--max-frames", "'0'", "at least 1"],
+    ),
+    (
+        "ingestor-publish-unknown-role",
+        ["ingestor", "publish", "created", "x.jpg", "--role", "Boss"],
+        {},
+        ["--role", "'Boss'", "no role", "Validator"],
+    ),
+    (
+        "inference-tiles-a-bare-number",
+        ["inference", "run", "--source", "x.mp4", "--json", "o.jsonl", "--tiles", "3"],
+        {"AZAION_ENV": "development"},
+        ["--tiles", "'3'", "ROWSxCOLUMNS such as 2x3"],
+    ),
 ]
 
 
@@ -60,3 +118,9 @@ def test_wrong_input_gets_one_clear_line_and_exit_2(tmp_path: Path, argv, env, w
     errors = [line for line in done.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1, done.stderr
     assert all(word in errors[0] for word in words), errors[0]
+
+
+@pytest.mark.parametrize("module", ["api", "ingestor", "augmentor", "trainer", "inference", "console", "azaion_shared"])
+def test_every_command_line_says_its_version(module):
+    done = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("azaion-") and "0.1.0" in done.stdout, done.stderr

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from azaion_shared.cli import run_main
+from azaion_shared.cli import add_version, run_main
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
         "AZAION_MODEL_KEY "
         "(base64 of 32 bytes) or from the file named by AZAION_MODEL_KEY_FILE.",
     )
+    add_version(parser, "azaion-shared")
     sub = parser.add_subparsers(dest="command", required=True)
     keygen = sub.add_parser(
         "keygen",

@@ -43,6 +43,44 @@ def port(value: str) -> int:
     return number
 
 
+def add_version(parser, distribution: str) -> None:
+    """``--version``: the installed package's version (``azaion-api 0.1.0``), and that of the shared library."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    shared = "" if distribution == "azaion-shared" else f", azaion-shared {of('azaion-shared')}"
+    parser.add_argument("--version", action="version", version=f"{distribution} {of(distribution)}{shared}")
+
+
+def positive(value: str) -> int:
+    """An argparse ``type`` for a count: a whole number of at least 1, or argparse's one-line error."""
+    import argparse
+
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a count: expected a whole number of at least 1")
+    return number
+
+
+def mp4_file(value: str):
+    """An argparse ``type`` for a video to write: a path ending in .mp4 that is not a folder."""
+    import argparse
+    from pathlib import Path
+
+    path = Path(value)
+    if path.is_dir() or path.suffix.lower() != ".mp4":
+        raise argparse.ArgumentTypeError(f"{value!r}: name the .mp4 file to write (e.g. {path.name or 'out'}.mp4)")
+    return path
+
+
 def service_settings(cls: type[S], **overrides) -> S:
     """Build the service's settings from the environment, then set up logging as they say."""
     settings = load_settings(cls, **overrides)

@@ -11,11 +11,12 @@ so a forgotten ``.env`` fails at start instead of running with a known password.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from azaion_shared.errors import ConfigError
 
@@ -176,6 +177,8 @@ def load_settings(cls: type[S], **overrides) -> S:
     """Build ``cls`` from the environment, turning validation errors into one readable ConfigError."""
     try:
         return cls(**overrides)
+    except SettingsError as exc:  # a list or map variable that is not JSON: pydantic-settings names no variable
+        raise ConfigError(_unparsable(cls, os.environ) or f"invalid configuration: {exc}") from None
     except ValidationError as exc:
         prefix = cls.model_config.get("env_prefix", "")
         lines = []
@@ -184,3 +187,45 @@ def load_settings(cls: type[S], **overrides) -> S:
             where = f"{prefix}{loc}" if loc else cls.__name__
             lines.append(f"  {where}: {err['msg']}")
         raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from exc
+
+
+def _structured(annotation) -> str | None:
+    """``list`` or ``map`` when a field's value is JSON in the environment, else None."""
+    import typing
+
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        kinds = [k for k in (_structured(a) for a in typing.get_args(annotation)) if k]
+        return kinds[0] if kinds else None
+    if origin in (list, tuple, set, frozenset) or annotation in (list, tuple, set):
+        return "list"
+    if origin is dict or annotation is dict or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        return "map"
+    return None
+
+
+def _unparsable(cls: type[BaseModel], environ, prefix: str = ENV_PREFIX) -> str | None:
+    """The first variable of ``cls`` whose list or map value is not JSON, said with the way to write it."""
+    import json
+
+    for name, field in cls.model_fields.items():
+        variable = f"{prefix}{name.upper()}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found = _unparsable(annotation, environ, variable + NESTED_DELIMITER)
+            if found:
+                return found
+        kind = _structured(annotation)
+        value = environ.get(variable)
+        if kind is None or value is None or not value.strip():
+            continue
+        try:
+            json.loads(value)
+        except ValueError:
+            items = [item.strip() for item in value.split(",") if item.strip()]
+            example = json.dumps(items) if kind == "list" else '{"name": "value"}'
+            return (
+                f"{variable}={value[:60]!r} is not JSON: a {kind} is written in JSON, e.g. {variable}='{example}' "
+                "(the quotes matter in a shell; in .env write it as is)"
+            )
+    return None

@@ -15,7 +15,7 @@ import getpass
 import sys
 from pathlib import Path
 
-from azaion_shared.cli import port, run_main, service_settings
+from azaion_shared.cli import add_version, port, run_main, service_settings
 from azaion_shared.roles import Role
 
 
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Azaion api service: JWT login and the store for the small model parts. "
         "Configured from AZAION_* variables (AZAION_API__JWT_SECRET, AZAION_API__DB_PATH, AZAION_ROOT, ...).",
     )
+    add_version(parser, "azaion-api")
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the HTTP server (the default)")
     serve.add_argument("--host", help="override AZAION_API__HOST")

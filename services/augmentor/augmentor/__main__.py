@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from azaion_shared.cli import run_main, service_settings
+from azaion_shared.cli import add_version, run_main, service_settings
 
 log = logging.getLogger("augmentor")
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m augmentor", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    add_version(parser, "azaion-augmentor")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="consume tasks and reconcile (the default)")
     process = sub.add_parser("process", help="process names (or everything that needs it) here, without the broker")
@@ -81,6 +82,14 @@ def process_locally(settings, names: list[str]) -> int:
     root = DataRoot(settings.root).ensure()
     log.info("data-processed/: %s", clean_temp_files(root.processed.path, max_age=settings.temp_max_age))
     processor = Processor(root, settings.augmentor).ensure()
+    unknown = [n for n in names if not root.data.image(n).exists() and not root.processed.image(n).exists()]
+    if unknown:
+        from azaion_shared.errors import ConfigError
+
+        raise ConfigError(
+            f"no annotation {', '.join(map(repr, unknown[:5]))} in {root.data.images} (nor outputs of it to remove): "
+            "a name is an image's file name without .jpg"
+        )
     names = names or [n for n in root.data.names() if processor.needs_work(n)]
     counts: dict[str, int] = {}
     for name in tqdm(names, desc="augment", unit="image", disable=not sys.stderr.isatty()):

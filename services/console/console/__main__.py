@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from azaion_shared.cli import port, run_main, service_settings
+from azaion_shared.cli import add_version, port, run_main, service_settings
 
 DESCRIPTION = """\
 Serves the operations console at http://AZAION_CONSOLE__HOST:AZAION_CONSOLE__PORT/ (127.0.0.1:8090 by
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m console", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    add_version(parser, "azaion-console")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve"], help="serve the console (default)")
     parser.add_argument("--port", type=port, help="listen on this port instead of AZAION_CONSOLE__PORT (1-65535)")
     args = parser.parse_args(argv)

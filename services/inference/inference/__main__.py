@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from azaion_shared.cli import port, run_main, service_settings
+from azaion_shared.cli import add_version, port, positive, run_main, service_settings
 from azaion_shared.logs import setup_logging
 from azaion_shared.model_formats import BACKEND_CHOICES
 
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m inference", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    add_version(parser, "azaion-inference")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="detect objects on a source")
     run.add_argument("--source", required=True, help="video file, camera number, rtsp:// or http:// URL, image folder")
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-full-frame", action="store_true", help="with tiles, do not also run the whole frame (large objects)"
     )
     run.add_argument("--no-track", action="store_true", help="no tracking: no track ids, no track summary")
-    run.add_argument("--max-frames", type=int, help="stop after this many processed frames")
+    run.add_argument("--max-frames", type=positive, help="stop after this many processed frames (1 or more)")
     run.add_argument("--loop", action="store_true", help="play a video file or image folder over and over")
     run.add_argument("--output", type=Path, help="write the annotated video here (.mp4)")
     run.add_argument("--json", type=Path, help="write detections here, one JSON line per processed frame")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from azaion_shared.api_client import ApiClientSettings
 from azaion_shared.model_formats import AUTO, BACKEND_CHOICES
@@ -42,7 +42,6 @@ class InferenceOptions(BaseModel):
     max_det: int = Field(300, ge=1, description="At most this many detections per frame.")
     tiles: str = Field(
         "auto",
-        pattern=r"^(auto|off|[1-9][0-9]?x[1-9][0-9]?)$",
         description="Sliced inference for small objects in large frames: off (the whole frame, letterboxed), "
         "RxC (rows x columns of overlapping tiles, e.g. 2x3), or auto (tiles at the model's input size when the "
         "whole frame would shrink more than twice, e.g. 4K on a 1280 model; else the whole frame).",
@@ -110,6 +109,14 @@ class InferenceOptions(BaseModel):
         description="ONNX Runtime worker threads spin between runs (lower latency on an otherwise idle CPU); off: "
         "they sleep, leaving the CPU to the reader, the outputs and fleet updates.",
     )
+
+    @field_validator("tiles")
+    @classmethod
+    def _tiles(cls, value: str) -> str:
+        from inference.tiles import parse
+
+        parse(value)  # one rule, one message: "expected auto, off or ROWSxCOLUMNS such as 2x3"
+        return value
 
     def cache(self, root: Path) -> Path:
         return self.cache_dir or root / "edge-cache"

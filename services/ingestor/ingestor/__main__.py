@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from azaion_shared.cli import run_main, service_settings
+from azaion_shared.cli import add_version, run_main, service_settings
 from azaion_shared.roles import Role
 
 log = logging.getLogger("ingestor")
@@ -27,10 +27,18 @@ Health and metrics: http://HOST:AZAION_INGESTOR__HEALTH_PORT/healthz and /metric
 """
 
 
+def _role(value: str) -> str:
+    found = Role.lookup(value)
+    if found is None:
+        raise argparse.ArgumentTypeError(f"{value!r} is no role: one of {', '.join(r.value for r in Role)}")
+    return found.value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ingestor", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    add_version(parser, "azaion-ingestor")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="consume the stream (the default)")
     pub = sub.add_parser("publish", help="send Created/Edited/Validated/Deleted messages to the stream")
@@ -38,7 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     for kind in ("created", "edited"):
         cmd = kinds.add_parser(kind, help=f"{kind.capitalize()}: one message per JPEG image (+ its YOLO label)")
         cmd.add_argument("images", nargs="+", type=Path, help="JPEG files, or folders of them")
-        cmd.add_argument("--role", default=Role.OPERATOR.value, help="annotator role (Validator/Admin write to data/)")
+        cmd.add_argument(
+            "--role",
+            type=_role,
+            default=Role.OPERATOR.value,
+            help=f"annotator role, one of {', '.join(r.value for r in Role)} (Validator/Admin write to data/)",
+        )
         cmd.add_argument(
             "--labels-dir",
             type=Path,

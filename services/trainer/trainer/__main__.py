@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from azaion_shared.cli import run_main, service_settings
+from azaion_shared.cli import add_version, mp4_file, positive, run_main, service_settings
 from azaion_shared.logs import setup_logging
 from azaion_shared.model_formats import ONNX
 
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=DESCRIPTION.replace("{table}", table()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_version(parser, "azaion-trainer")
     parser.add_argument("--tiny", action="store_true", help="the tiny profile: yolo11n, 96 px, 2 epochs (CPU)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -73,20 +74,22 @@ def build_parser() -> argparse.ArgumentParser:
         "folder", type=Path, help="data/, data-processed/, datasets/RUN/train ... (images/ + labels/)"
     )
     visualise.add_argument("--out", type=Path, default=Path("grid.png"))
-    visualise.add_argument("--count", type=int, default=16, help="images in the grid, spread evenly over the folder")
+    visualise.add_argument(
+        "--count", type=positive, default=16, help="images in the grid, spread evenly over the folder (default 16)"
+    )
     visualise.add_argument("--columns", type=int, default=4)
     visualise.add_argument("--show", action="store_true", help="also open it in a window (OpenCV with GUI)")
     synth = sub.add_parser("synth", help="synthetic aerial scenes (a dataset) or a flyover video, with labels")
     kinds = synth.add_subparsers(dest="kind", required=True)
     scenes = kinds.add_parser("dataset", help="N scenes as images/*.jpg + labels/*.txt (YOLO)")
     scenes.add_argument("--out", type=Path, required=True)
-    scenes.add_argument("--count", type=int, default=100)
-    scenes.add_argument("--size", type=int, default=320, help="square image side in pixels")
+    scenes.add_argument("--count", type=positive, default=100, help="how many scenes (default 100)")
+    scenes.add_argument("--size", type=positive, default=320, help="square image side in pixels (default 320)")
     scenes.add_argument("--seed", type=int, default=0)
     flyover = kinds.add_parser("flyover", help="a drone flyover video, ground truth in VIDEO.truth.jsonl")
-    flyover.add_argument("--out", type=Path, required=True, help="the .mp4 to write")
-    flyover.add_argument("--frames", type=int, default=120)
-    flyover.add_argument("--fps", type=float, default=10.0)
+    flyover.add_argument("--out", type=mp4_file, required=True, help="the .mp4 to write")
+    flyover.add_argument("--frames", type=positive, default=120, help="how many frames (default 120)")
+    flyover.add_argument("--fps", type=float, default=10.0, help="frames per second (default 10)")
     flyover.add_argument("--seed", type=int, default=0)
     flyover.add_argument(
         "--4k", dest="uhd", action="store_true", help="3840x2160 with small objects (cars ~16 px): for --tiles"
