@@ -38,6 +38,18 @@ CASES = [
         {"AZAION_API__DB_PATH": "{tmp}", "AZAION_API__JWT_SECRET": TEST_JWT_SECRET},
         ["database", "cannot be used", "AZAION_API__DB_PATH"],
     ),
+    (
+        "api-serve-on-a-port-in-use",
+        ["api", "serve", "--host", "127.0.0.1", "--port", "{busy}"],
+        {"AZAION_API__JWT_SECRET": TEST_JWT_SECRET},
+        ["127.0.0.1:{busy}", "another process has the port", "--port"],
+    ),
+    (
+        "console-on-a-port-in-use",
+        ["console", "--port", "{busy}"],
+        {"AZAION_CONSOLE__HOST": "127.0.0.1"},
+        ["127.0.0.1:{busy}", "another process has the port", "AZAION_CONSOLE__PORT"],
+    ),
     # settings that take a list or a map, typed as people type them into .env
     (
         "api-trusted-proxies-not-json",
@@ -101,11 +113,18 @@ CASES = [
 
 @pytest.mark.parametrize(("argv", "env", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_wrong_input_gets_one_clear_line_and_exit_2(tmp_path: Path, argv, env, words):
+    import socket
+
+    busy = socket.socket()  # a port another process listens on
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    fill = {"tmp": tmp_path, "busy": busy.getsockname()[1]}
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_")}
     environment |= {"AZAION_ENV": "test", "AZAION_ROOT": str(tmp_path / "root")}
-    environment |= {k: v.format(tmp=tmp_path) for k, v in env.items()}
+    environment |= {k: v.format(**fill) for k, v in env.items()}
+    words = [w.format(**fill) if "{" in w and "}" in w and not w.startswith("[") else w for w in words]
     done = subprocess.run(
-        [sys.executable, "-m", *argv],
+        [sys.executable, "-m", *(a.format(**fill) for a in argv)],
         env=environment,
         cwd=tmp_path,
         stdin=subprocess.DEVNULL,  # as from a script or `docker compose exec -T`
@@ -117,6 +136,7 @@ def test_wrong_input_gets_one_clear_line_and_exit_2(tmp_path: Path, argv, env, w
     assert "Traceback" not in done.stderr, done.stderr
     errors = [line for line in done.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1, done.stderr
+    busy.close()
     assert all(word in errors[0] for word in words), errors[0]
 
 

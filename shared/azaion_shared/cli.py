@@ -43,6 +43,25 @@ def port(value: str) -> int:
     return number
 
 
+def port_free(host: str, port: int, how_to_change: str) -> None:
+    """ConfigError unless ``port`` can be listened on at ``host`` now (before a server starts, whose own
+    failure would be a log line and an exit status nobody documents)."""
+    import socket
+
+    from azaion_shared.errors import ConfigError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}): another process has the port; "
+                f"choose another with {how_to_change}"
+            ) from None
+
+
 def add_version(parser, distribution: str) -> None:
     """``--version``: the installed package's version (``azaion-api 0.1.0``), and that of the shared library."""
     from importlib.metadata import PackageNotFoundError, version

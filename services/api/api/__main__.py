@@ -15,7 +15,7 @@ import getpass
 import sys
 from pathlib import Path
 
-from azaion_shared.cli import add_version, port, run_main, service_settings
+from azaion_shared.cli import add_version, port, port_free, run_main, service_settings
 from azaion_shared.roles import Role
 
 
@@ -119,12 +119,17 @@ def _run(args) -> int:
     app = create_app(settings)
     _check_database(app.state.services, settings)
     tls = settings.tls_files()
+    host, port_number = (
+        getattr(args, "host", None) or settings.api.host,
+        getattr(args, "port", None) or settings.api.port,
+    )
+    port_free(host, port_number, "--port or AZAION_API__PORT")
     uvicorn.run(
         app,
         ssl_certfile=tls[0] if tls else None,
         ssl_keyfile=tls[1] if tls else None,
-        host=getattr(args, "host", None) or settings.api.host,
-        port=getattr(args, "port", None) or settings.api.port,
+        host=host,
+        port=port_number,
         log_config=None,
         proxy_headers=False,  # X-Forwarded-For is believed only from AZAION_API__TRUSTED_PROXIES (api.app)
     )

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from azaion_shared.cli import add_version, port, run_main, service_settings
+from azaion_shared.cli import add_version, port, port_free, run_main, service_settings
 
 DESCRIPTION = """\
 Serves the operations console at http://AZAION_CONSOLE__HOST:AZAION_CONSOLE__PORT/ (127.0.0.1:8090 by
@@ -43,6 +43,7 @@ def _serve(args) -> int:
     if args.port:
         options.port = args.port
     app = create_app(options, Path(settings.root))
+    port_free(options.host, options.port, "--port or AZAION_CONSOLE__PORT")
     uvicorn.run(app, host=options.host, port=options.port, log_level=settings.log_level.lower(), access_log=False)
     return 0
 
