@@ -177,6 +177,33 @@ def test_cli_refuses_a_run_without_outputs_and_a_window_without_gui(tiny_model, 
     assert report["backends"]["tensorrt"]["available"] == TENSORRT.available()[0]
 
 
+def test_a_folder_of_images_counts_every_image_and_names_it(tiny_model, tmp_path):
+    """--every skips frames of a video; in a folder each image counts, and each line names its file."""
+    import cv2
+    from photos import frames
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, shot in enumerate(frames(5, (320, 192))):
+        cv2.imwrite(str(folder / f"shot-{i}.jpg"), shot)
+    out = tmp_path / "dets.jsonl"
+    command = [sys.executable, "-m", "inference", "run", "--source", str(folder), "--json", str(out)]
+    command += ["--model", str(tiny_model.onnx(128, 4)), "--no-progress"]
+    done = subprocess.run(command, env=_env(AZAION_ENV="development"), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["source"] for line in lines] == [f"shot-{i}.jpg" for i in range(5)]
+    every_other = subprocess.run(
+        [*command, "--every", "2"], env=_env(AZAION_ENV="development"), capture_output=True, text=True, timeout=120
+    )
+    assert every_other.returncode == 0, every_other.stderr[-2000:]
+    assert [json.loads(line)["source"] for line in out.read_text().splitlines()] == [
+        "shot-0.jpg",
+        "shot-2.jpg",
+        "shot-4.jpg",
+    ]
+
+
 def test_live_view_serves_mjpeg(tiny_model, video):
     import threading
 

@@ -56,7 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--source", required=True, help="video file, camera number, rtsp:// or http:// URL, image folder")
     run.add_argument("--model", type=Path, help="a local model file (.onnx/.engine/.rknn, encrypted or not)")
     run.add_argument("--backend", choices=BACKEND_CHOICES, help="default: auto")
-    run.add_argument("--every", type=int, help="process every Nth frame, 1 or more (default 4)")
+    run.add_argument(
+        "--every",
+        type=positive,
+        help="process every Nth frame of a video, 1 or more (default 4; every image of a folder)",
+    )
     run.add_argument("--conf", type=float, help="confidence threshold, between 0 and 1 (default 0.25)")
     run.add_argument("--iou", type=float, help="NMS IoU threshold, above 0 and at most 1 (default 0.7)")
     run.add_argument(

@@ -148,6 +148,8 @@ def run(settings, args) -> dict:
     with ExitStack() as stack:
         source = Source(args.source, options.every, args.max_frames, loop=args.loop)
         stack.callback(source.close)
+        if source.stills and args.every is None and "every" not in settings.inference.model_fields_set:
+            source.every = options.every = 1  # images: each one counts (--every skips frames of a video)
         fps = source.fps / options.every
         tracking = None
         if options.track:

@@ -49,7 +49,7 @@ def detections_record(frame: Frame, detections: Detections, model: Running) -> d
     """One line of ``--json`` (DESIGN.md, "Detections output"; ``model_version``: the release that ran)."""
     height, width = frame.image.shape[:2]
     info = model.info
-    return {
+    record = {
         "frame": frame.index,
         "model_version": model.version,
         "time_ms": round(frame.time_ms, 3),
@@ -69,6 +69,9 @@ def detections_record(frame: Frame, detections: Detections, model: Running) -> d
             for i, (b, s, c) in enumerate(zip(detections.boxes, detections.scores, detections.classes, strict=True))
         ],
     }
+    if frame.path is not None:  # a folder of images: which file this line is about
+        record["source"] = frame.path
+    return record
 
 
 class JsonLines:

@@ -23,10 +23,16 @@ class Frame:
     index: int  # position in the source
     time_ms: float  # position in the video (files) or since the start (live sources)
     image: np.ndarray  # BGR
+    path: str | None = None  # the image file, for a folder of images (said in each JSON line)
 
 
 class Source:
     """Iterate :class:`Frame` s; ``total`` is the number of frames that will be processed, if known."""
+
+    @property
+    def stills(self) -> bool:
+        """True for a folder of images or one image: every one of them counts (no frame to skip)."""
+        return self._images is not None
 
     def __init__(self, spec: str, every: int = 1, max_frames: int | None = None, loop: bool = False):
         self.spec, self.every, self.max_frames, self.loop = spec, every, max_frames, loop
@@ -113,7 +119,7 @@ class Source:
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is None:
                 raise SourceError(f"{path} is not an image OpenCV can read")
-            yield Frame(index, index * 1000.0, image)
+            yield Frame(index, index * 1000.0, image, path.name)
 
     def _video_iter(self, start: int = 0) -> Iterator[Frame]:
         capture, started, index = self._capture, time.monotonic(), start
