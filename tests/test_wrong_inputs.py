@@ -144,3 +144,17 @@ def test_wrong_input_gets_one_clear_line_and_exit_2(tmp_path: Path, argv, env, w
 def test_every_command_line_says_its_version(module):
     done = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("azaion-") and "0.1.0" in done.stdout, done.stderr
+
+
+def test_command_lines_agree_on_their_flags():
+    """--tiny after the subcommand as before it; --output wherever --out is taken (inference's spelling)."""
+    from augmentor.__main__ import build_parser as augmentor
+    from trainer.__main__ import build_parser as trainer
+
+    assert trainer().parse_args(["run", "--tiny"]).tiny is True
+    assert trainer().parse_args(["--tiny", "run"]).tiny is True
+    assert trainer().parse_args(["run"]).tiny is False
+    assert str(trainer().parse_args(["synth", "flyover", "--output", "f.mp4"]).out) == "f.mp4"
+    assert str(trainer().parse_args(["visualise", "data", "--output", "g.png"]).out) == "g.png"
+    assert str(augmentor().parse_args(["contact-sheet", "x.jpg", "--output", "s.png"]).out) == "s.png"
+    assert "(required)" in trainer()._subparsers._group_actions[0].choices["dataset"].format_help()

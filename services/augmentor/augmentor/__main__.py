@@ -37,7 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     sheet = sub.add_parser("contact-sheet", help="a PNG of one image and its 7 variants with boxes drawn")
     sheet.add_argument("image", type=Path)
     sheet.add_argument("--label", type=Path, help="YOLO label (default: labels/{stem}.txt beside images/, or .txt)")
-    sheet.add_argument("--out", type=Path, default=Path("contact-sheet.png"))
+    sheet.add_argument(
+        "--out",
+        "--output",
+        dest="out",
+        type=Path,
+        default=Path("contact-sheet.png"),
+        help="(default contact-sheet.png)",
+    )
     return parser
 
 

@@ -48,7 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_run(cmd, required=False):
-        cmd.add_argument("--run", required=required, help="run name (default: a timestamp, or the interrupted run)")
+        what = "the run's name (required)" if required else "run name (default: a timestamp, or the interrupted run)"
+        cmd.add_argument("--run", required=required, help=what)
+        cmd.add_argument(  # also after the subcommand: `trainer run --tiny` as well as `trainer --tiny run`
+            "--tiny", action="store_true", default=argparse.SUPPRESS, help="the tiny profile (see above)"
+        )
         return cmd
 
     run = with_run(sub.add_parser("run", help="the whole flow"))
@@ -73,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     visualise.add_argument(
         "folder", type=Path, help="data/, data-processed/, datasets/RUN/train ... (images/ + labels/)"
     )
-    visualise.add_argument("--out", type=Path, default=Path("grid.png"))
+    visualise.add_argument(
+        "--out", "--output", dest="out", type=Path, default=Path("grid.png"), help="(default grid.png)"
+    )
     visualise.add_argument(
         "--count", type=positive, default=16, help="images in the grid, spread evenly over the folder (default 16)"
     )
@@ -82,12 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     synth = sub.add_parser("synth", help="synthetic aerial scenes (a dataset) or a flyover video, with labels")
     kinds = synth.add_subparsers(dest="kind", required=True)
     scenes = kinds.add_parser("dataset", help="N scenes as images/*.jpg + labels/*.txt (YOLO)")
-    scenes.add_argument("--out", type=Path, required=True)
+    scenes.add_argument("--out", "--output", dest="out", type=Path, required=True, help="the folder to write")
     scenes.add_argument("--count", type=positive, default=100, help="how many scenes (default 100)")
     scenes.add_argument("--size", type=positive, default=320, help="square image side in pixels (default 320)")
     scenes.add_argument("--seed", type=int, default=0)
     flyover = kinds.add_parser("flyover", help="a drone flyover video, ground truth in VIDEO.truth.jsonl")
-    flyover.add_argument("--out", type=mp4_file, required=True, help="the .mp4 to write")
+    flyover.add_argument("--out", "--output", dest="out", type=mp4_file, required=True, help="the .mp4 to write")
     flyover.add_argument("--frames", type=positive, default=120, help="how many frames (default 120)")
     flyover.add_argument("--fps", type=float, default=10.0, help="frames per second (default 10)")
     flyover.add_argument("--seed", type=int, default=0)
