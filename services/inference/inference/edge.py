@@ -141,6 +141,7 @@ def run(settings, args) -> dict:
     from inference.source import Source
     from inference.tracking import Tracking
 
+    every_given = args.every is not None or "every" in settings.inference.model_fields_set  # flag or variable
     options = _options(settings, args)  # bad flags, outputs and model files are refused before anything loads
     _check_outputs(args)
     if args.model:
@@ -148,7 +149,7 @@ def run(settings, args) -> dict:
     with ExitStack() as stack:
         source = Source(args.source, options.every, args.max_frames, loop=args.loop)
         stack.callback(source.close)
-        if source.stills and args.every is None and "every" not in settings.inference.model_fields_set:
+        if source.stills and not every_given:
             source.every = options.every = 1  # images: each one counts (--every skips frames of a video)
         fps = source.fps / options.every
         tracking = None
