@@ -201,11 +201,11 @@ def test_tracks_against_ground_truth_also_with_skipped_frames_and_events(starter
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--every", "0"], "--every 0: Input should be greater than or equal to 1"),
-        (["--every", "-2"], "--every -2: Input should be greater than or equal to 1"),
+        (["--every", "0"], "--every: '0' is not a count: expected a whole number of at least 1"),
+        (["--every", "-2"], "--every: '-2' is not a count: expected a whole number of at least 1"),
         (["--conf", "1.5"], "--conf 1.5: Input should be less than 1"),
         (["--iou", "0"], "--iou 0.0: Input should be greater than 0"),
-        (["--tiles", "3"], "--tiles 3: String should match pattern"),
+        (["--tiles", "3"], "--tiles 3: Value error, tiles '3': expected auto, off or ROWSxCOLUMNS such as 2x3"),
         (["--tile-overlap", "0.95"], "--tile-overlap 0.95: Input should be less than 0.9"),
         (["--backend", "tensorrt"], "--backend tensorrt cannot run model.onnx (a onnx model runs on onnxruntime)"),
         (["--no-track", "--events", "e.jsonl"], "--events needs tracking"),
