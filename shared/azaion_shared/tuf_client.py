@@ -197,6 +197,31 @@ class TrustClient:
         return data
 
 
+def trust_client(api, root_file: Path | None, variable: str, folder: Path, clock: bool = False) -> TrustClient:
+    """The fleet's TUF client through ``api``, its files under ``folder`` (``metadata/``, ``targets/``, and
+    with ``clock`` the time of its last confirmation), started from the root file the setting ``variable``
+    names; a ConfigError says what to set."""
+    from azaion_shared.errors import ConfigError
+
+    if root_file is None or not root_file.is_file():
+        state = "is not set" if root_file is None else f"= {root_file} does not exist"
+        raise ConfigError(
+            f"{variable} {state}: only what the fleet's root vouches for is trusted; give it the root.json of the "
+            f"root ceremony (`python -m azaion_shared root --help`), e.g. {variable}=/keys/root.json"
+        )
+    metadata_url, targets_url = api.tuf_urls()
+    client = TrustClient(
+        folder / "metadata",
+        metadata_url,
+        targets_url,
+        Fetcher(api),
+        folder / "targets",
+        clock_file=folder / "confirmed.json" if clock else None,
+    )
+    client.initialise(root_file.read_bytes())
+    return client
+
+
 class Refreshed:
     """The repository as just verified: read targets from it."""
 

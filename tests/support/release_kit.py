@@ -12,7 +12,7 @@ from azaion_shared.api_client import ApiClient, RetryPolicy
 from azaion_shared.cdn import Storage
 from azaion_shared.crypto import BLOCK, HEADER_SIZE, IV_SIZE, TAG_SIZE, _derive, read_header
 from azaion_shared.signing import generate
-from azaion_shared.tuf_client import Fetcher, TrustClient
+from azaion_shared.tuf_client import trust_client
 from trainer.release import ArtifactFile, Publisher
 
 PASSWORD = "a-long-enough-password"
@@ -85,9 +85,7 @@ class Kit:
         return ApiClient(self.api_url, email or self.email, PASSWORD, retry=FAST, timeout=20)
 
     def publisher(self, api: ApiClient, signing_key: Path | None = None) -> Publisher:
-        metadata, targets = api.tuf_urls()
-        trust = TrustClient(self.keys_dir / "trainer-tuf", metadata, targets, Fetcher(api))
-        trust.initialise(self.root_file.read_bytes())
+        trust = trust_client(api, self.root_file, "the fleet's root", self.keys_dir / "trainer-tuf")
         return Publisher(api, self.cdn, self.key, signing_key or self.signing_key, trust, self.channel)
 
     def release(self, *files: ArtifactFile, run: str = "test-run", promote: bool = False, metrics=None):

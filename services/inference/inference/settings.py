@@ -122,28 +122,10 @@ class InferenceOptions(BaseModel):
         return self.cache_dir or root / "edge-cache"
 
     def trust_client(self, api, cache: Path):
-        """The device's TUF client (metadata under the cache folder), started from the trusted root."""
-        from azaion_shared.errors import ConfigError
-        from azaion_shared.tuf_client import Fetcher, TrustClient
+        """The device's TUF client (under the cache folder, remembering when it confirmed freshness)."""
+        from azaion_shared.tuf_client import trust_client
 
-        path = self.trusted_root
-        if path is None or not path.is_file():
-            raise ConfigError(
-                f"AZAION_INFERENCE__TRUSTED_ROOT {'is not set' if path is None else f'= {path} does not exist'}: a "
-                "device runs only releases the fleet's root vouches for; give it the root.json of the root "
-                "ceremony, e.g. AZAION_INFERENCE__TRUSTED_ROOT=/keys/root.json"
-            )
-        metadata, targets = api.tuf_urls()
-        client = TrustClient(
-            cache / "tuf" / "metadata",
-            metadata,
-            targets,
-            Fetcher(api),
-            cache / "tuf" / "targets",
-            clock_file=cache / "tuf" / "confirmed.json",
-        )
-        client.initialise(path.read_bytes())
-        return client
+        return trust_client(api, self.trusted_root, "AZAION_INFERENCE__TRUSTED_ROOT", cache / "tuf", clock=True)
 
     def name(self) -> str:
         import re

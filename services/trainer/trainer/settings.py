@@ -100,17 +100,7 @@ class TrainerSettings(AzaionSettings, ModelKeyFields):
 
     def trust_client(self, api):
         """The publisher's view of the fleet's TUF repository, verified from AZAION_TRAINER__TRUSTED_ROOT."""
-        from azaion_shared.errors import ConfigError
-        from azaion_shared.tuf_client import Fetcher, TrustClient
+        from azaion_shared.tuf_client import trust_client
 
-        path = self.trainer.trusted_root
-        if path is None or not path.is_file():
-            raise ConfigError(
-                f"AZAION_TRAINER__TRUSTED_ROOT {'is not set' if path is None else f'= {path} does not exist'}: the "
-                "publisher verifies the fleet's metadata from the root.json of the root ceremony "
-                "(`python -m azaion_shared root --help`)"
-            )
-        metadata, targets = api.tuf_urls()
-        client = TrustClient(self.root / "trainer" / "tuf", metadata, targets, Fetcher(api))
-        client.initialise(path.read_bytes())
-        return client
+        root = self.trainer.trusted_root
+        return trust_client(api, root, "AZAION_TRAINER__TRUSTED_ROOT", self.root / "trainer" / "tuf")
