@@ -142,7 +142,14 @@ def rollout_slot(channel: str, device: str) -> float:
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")  # noqa: UP017 - Python 3.10 on Jetsons
+    return iso_at(None)
+
+
+def iso_at(epoch: float | None) -> str:
+    """ISO 8601 in UTC to the second (``2026-12-06T17:00:00+00:00``) of ``epoch`` seconds, or of now."""
+    utc = dt.timezone.utc  # noqa: UP017 - Python 3.10 on Jetsons
+    moment = dt.datetime.now(utc) if epoch is None else dt.datetime.fromtimestamp(epoch, utc)
+    return moment.isoformat(timespec="seconds")
 
 
 def document_bytes(document: dict[str, Any]) -> bytes:

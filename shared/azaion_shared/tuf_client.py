@@ -37,6 +37,7 @@ from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
 from azaion_shared.atomic import atomic_write_text
 from azaion_shared.errors import ApiAuthError, ApiError, ApiNotFoundError, SignatureError, StaleMetadataError
+from azaion_shared.releases import iso_at
 from azaion_shared.tuf_repository import ROOT, TARGETS, load
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class TrustClient:
         last = self.last_confirmed()
         if last is not None and time.time() < last - CLOCK_SLACK_SECONDS:
             raise StaleMetadataError(
-                f"this device's clock reads {_iso(time.time())}, before {_iso(last)} when it last confirmed the "
+                f"this device's clock reads {iso_at(time.time())}, before {iso_at(last)} when it last confirmed the "
                 "fleet's metadata fresh: expiry cannot be judged; set the clock (NTP) to take updates again"
             )
 
@@ -243,10 +244,6 @@ class Refreshed:
                 return None
             local = self.updater.find_cached_target(info) or self.updater.download_target(info)
         return Path(local).read_bytes()
-
-
-def _iso(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 # --- the conformance suite's client-under-test command line ------------------------------------------

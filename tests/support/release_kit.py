@@ -4,7 +4,7 @@ them as an attacker would: with the model key every device holds, but without th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from azaion_shared import tuf_repository as tuf
@@ -40,6 +40,7 @@ class Kit:
     trust: object = None  # api.trust.TrustStore of the api under test
     email: str = "trainer@x.io"
     channel: str = "stable"
+    _previous_root_keys: list = field(default_factory=list, init=False, repr=False)  # who signed the last root
 
     def __post_init__(self):
         self.keys_dir.mkdir(parents=True, exist_ok=True)
@@ -78,8 +79,6 @@ class Kit:
             self.root_file.write_bytes(data)
         self._previous_root_keys = list(root_keys)
         return data
-
-    _previous_root_keys: tuple = ()
 
     def client(self, email: str | None = None) -> ApiClient:
         return ApiClient(self.api_url, email or self.email, PASSWORD, retry=FAST, timeout=20)

@@ -27,7 +27,7 @@ from azaion_shared.errors import (
     AzaionError,
     SignatureError,
 )
-from azaion_shared.releases import ChannelPointer, Release, parse_pointer, parse_release
+from azaion_shared.releases import ChannelPointer, Release, iso_at, parse_pointer, parse_release
 from azaion_shared.tuf_repository import channel_target, release_target
 from inference.errors import ModelError
 from inference.release_cache import ReleaseCache
@@ -140,12 +140,6 @@ def _age(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.1f} {unit}"
     return f"{seconds:.0f} seconds"
-
-
-def _iso(epoch: float | None) -> str | None:
-    if epoch is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(epoch))
 
 
 def _age_since_iso(created: str) -> str:
@@ -275,7 +269,7 @@ class Updater:
                 self.backend_name,
                 round(fps, 2),
                 self.error(),
-                _iso(self.channel.confirmed_at),
+                iso_at(confirmed) if (confirmed := self.channel.confirmed_at) is not None else None,
             )
         except ApiError as exc:
             log.debug("heartbeat not delivered: %s", exc)
