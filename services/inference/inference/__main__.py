@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-track", action="store_true", help="no tracking: no track ids, no track summary")
     run.add_argument("--max-frames", type=positive, help="stop after this many processed frames (1 or more)")
     run.add_argument("--loop", action="store_true", help="play a video file or image folder over and over")
+    run.add_argument(
+        "--realtime",
+        action="store_true",
+        help="play a video file at its own frame rate, as a camera would (default: as fast as the model goes)",
+    )
     run.add_argument("--output", type=Path, help="write the annotated video here (.mp4)")
     run.add_argument("--json", type=Path, help="write detections here, one JSON line per processed frame")
     run.add_argument(

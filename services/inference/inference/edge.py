@@ -147,7 +147,7 @@ def run(settings, args) -> dict:
     if args.model:
         _check_model_file(args.model, options.backend)
     with ExitStack() as stack:
-        source = Source(args.source, options.every, args.max_frames, loop=args.loop)
+        source = Source(args.source, options.every, args.max_frames, loop=args.loop, realtime=args.realtime)
         stack.callback(source.close)
         if source.stills and not every_given:
             source.every = options.every = 1  # images: each one counts (--every skips frames of a video)

@@ -38,6 +38,7 @@ from inference.backends.base import Backend
 from inference.errors import Stopped
 from inference.letterbox import Placement, letterbox, rect_size
 from inference.postprocess import Detections, postprocess
+from inference.priority import close_in_background
 from inference.sinks import Running, Sink
 from inference.source import Frame
 from inference.tiles import View, merge, windows
@@ -247,7 +248,7 @@ class Pipeline:
                     return
                 backend = item.backend
                 if previous is not None and backend is not previous:
-                    previous.close()  # its last batch is through: FIFO queues keep the order
+                    close_in_background(previous)  # its last batch is through: FIFO queues keep the order
                 previous = backend
                 before = backend.model_seconds
                 item.output = backend.infer(item.images)

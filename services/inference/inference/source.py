@@ -1,12 +1,14 @@
 """Frames from a video file, a camera, an RTSP/HTTP stream, or a folder of images.
 
 Only every Nth frame is decoded: the frames between are ``grab()``-ed (demuxed, not converted).
+``realtime`` plays a video file at its own frame rate, as a camera would deliver it (a recorded
+flight shown live, or a device tried against one); no frame is dropped, so a slower model plays it slower.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +36,18 @@ class Source:
         """True for a folder of images or one image: every one of them counts (no frame to skip)."""
         return self._images is not None
 
-    def __init__(self, spec: str, every: int = 1, max_frames: int | None = None, loop: bool = False):
+    def __init__(
+        self,
+        spec: str,
+        every: int = 1,
+        max_frames: int | None = None,
+        loop: bool = False,
+        realtime: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.spec, self.every, self.max_frames, self.loop = spec, every, max_frames, loop
+        self.realtime, self._clock, self._sleep = realtime, clock, sleep
         self.live = False
         self._images: list[Path] | None = None
         self._capture: cv2.VideoCapture | None = None
@@ -59,6 +71,8 @@ class Source:
             raise SourceError(f"no such file, folder or camera: {spec!r} (a camera is a number, a stream a URL)")
         if loop and self.live:
             raise SourceError("--loop plays a video file or an image folder again and again; a live source has no end")
+        if realtime and (self.live or self._images is not None):
+            raise SourceError("--realtime plays a video file at its own frame rate; a camera or stream has one already")
         self.fps = self._fps()
 
     def _open_capture(self, target: int | str) -> None:
@@ -91,7 +105,12 @@ class Source:
         return min(processed, self.max_frames) if self.max_frames else processed
 
     def __iter__(self) -> Iterator[Frame]:
+        started = self._clock()
         for emitted, frame in enumerate(self._passes(), start=1):
+            if self.realtime:  # as a camera delivers it: frame N at N / fps, never early (late when slower)
+                wait = started + frame.index / self.fps - self._clock()
+                if wait > 0:
+                    self._sleep(wait)
             yield frame
             if self.max_frames and emitted >= self.max_frames:
                 return

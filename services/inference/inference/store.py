@@ -23,6 +23,7 @@ from azaion_shared.model_formats import format_of
 from azaion_shared.releases import Artifact, Release
 from azaion_shared.split import expected_total
 from inference.errors import ModelError
+from inference.priority import at_lowest_priority
 from inference.release_cache import ReleaseCache
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,10 @@ class ReleaseStore:
         self.key, self.api, self.cache = key, api, cache
 
     def model(self, release: Release, artifact: Artifact) -> Model:
-        """An artifact of a release as a model in memory, verified."""
-        return Model(
-            artifact.resource, artifact.format, self.plaintext(release, artifact), "published", release.version
-        )
+        """An artifact of a release as a model in memory, verified; fetched, checked and decrypted at the
+        lowest CPU priority (a running model keeps the CPU it needs)."""
+        plaintext = at_lowest_priority(lambda: self.plaintext(release, artifact))
+        return Model(artifact.resource, artifact.format, plaintext, "published", release.version)
 
     def plaintext(self, release: Release, artifact: Artifact) -> bytes:
         """The plaintext of an artifact, each part from the cache or the api/CDN, every hash checked."""

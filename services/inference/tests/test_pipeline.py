@@ -165,3 +165,39 @@ def test_a_newer_swap_replaces_one_not_yet_adopted(tmp_path):
     assert first.closed == 1  # never ran, closed at once
     pipeline.run(Source(str(write_video(tmp_path / "in.mp4", 4)), every=1))
     assert pipeline.backend is second and pipeline.model.version == 3 and second.seen
+
+
+class FakeClock:
+    """A clock that moves only when the source sleeps (or the test says), so pacing is checked exactly."""
+
+    def __init__(self):
+        self.now, self.sleeps = 100.0, []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_realtime_plays_a_file_at_its_frame_rate_and_never_early(tmp_path):
+    from inference.errors import SourceError
+
+    video = write_video(tmp_path / "in.mp4", 6, fps=10.0)
+    clock = FakeClock()
+    handed = []
+    for frame in Source(str(video), every=2, realtime=True, clock=clock, sleep=clock.sleep):
+        handed.append((frame.index, round(clock.now - 100.0, 6)))
+        clock.now += 0.05  # the model's time: shorter than the gap to the next frame taken
+    assert handed == [(0, 0.0), (2, 0.2), (4, 0.4)]  # frame N at N / fps, skipped frames keep their slot
+
+    late = FakeClock()
+    for _frame in Source(str(video), realtime=True, clock=late, sleep=late.sleep):
+        late.now += 0.5  # a model slower than the video: nothing is dropped, nothing waits
+    assert late.sleeps == []
+
+    assert [f.index for f in Source(str(video), every=1)] == list(range(6))  # default: as fast as it goes
+    cv2.imwrite(str(tmp_path / "still.jpg"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(SourceError, match="--realtime plays a video file"):
+        Source(str(tmp_path / "still.jpg"), realtime=True)

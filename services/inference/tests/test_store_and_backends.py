@@ -248,3 +248,55 @@ def test_each_kind_of_device_gets_its_artifact_of_one_release(world, monkeypatch
     )
     model, backend = world.run(release, device)
     assert (model.format, model.name, model.origin, backend) == expected
+
+
+def model_that_loads_but_does_not_run(path):
+    """A valid graph with the YOLO input that fails on its first run: a reshape that cannot fit (the input's
+    size is dynamic, so loading cannot tell)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    images = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, "h", "w"])
+    out = helper.make_tensor_value_info("output0", TensorProto.FLOAT, None)
+    shape = helper.make_tensor("shape", TensorProto.INT64, [2], [7, -1])  # 3072 values do not split by 7
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["images", "shape"], ["output0"])], "g", [images], [out], [shape]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {"imgsz": "[32, 32]", "batch": "1"})
+    onnx.save(model, path)
+    return path
+
+
+def test_the_trial_run_takes_the_lowest_priority_and_refuses_a_model_that_does_not_run(world, monkeypatch, tmp_path):
+    """Issue 28's swap without a stutter: the new model's trial run comes from a thread at nice 19 (the
+    frames keep the CPU); its session is opened at the caller's priority, so that the worker threads it
+    starts, which serve frames later, are not starved."""
+    import os
+    import threading
+
+    from inference.backends import onnx as onnx_backend
+
+    def priority() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    seen = []
+    opened, ran = onnx_backend.OnnxRuntimeBackend.__init__, onnx_backend.OnnxRuntimeBackend._run
+    monkeypatch.setattr(
+        onnx_backend.OnnxRuntimeBackend,
+        "__init__",
+        lambda self, *a, **k: seen.append(("open", priority())) or opened(self, *a, **k),
+    )
+    monkeypatch.setattr(
+        onnx_backend.OnnxRuntimeBackend, "_run", lambda self, *a: seen.append(("run", priority())) or ran(self, *a)
+    )
+    mine = priority()
+    release = world.kit.release(onnx_file(world.onnx))
+    assert world.run(release, CPU)[1] == "onnxruntime"
+    assert seen == [("open", mine), ("run", 19)]
+
+    broken = world.kit.release(onnx_file(model_that_loads_but_does_not_run(tmp_path / "broken.onnx"), 32, 1))
+    with pytest.raises(ModelError, match="the model loads but does not run"):
+        world.run(broken, CPU)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine

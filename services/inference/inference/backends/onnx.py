@@ -10,6 +10,7 @@ from azaion_shared.model_formats import ONNX
 from azaion_shared.vendors import onnxruntime
 from inference.backends.base import Backend, info_from_mapping, to_nchw, warmed_up
 from inference.errors import ModelError
+from inference.priority import at_lowest_priority
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ class OnnxRuntimeBackend(Backend):
     def prepare(self, images: np.ndarray) -> np.ndarray:
         return to_nchw(images, self._dtype)
 
+    def close(self) -> None:
+        self.session = None  # the session's memory and worker threads go now, in the closing thread
+
     def _run(self, prepared: np.ndarray) -> np.ndarray:
         (out,) = self.session.run([self._output], {self._input.name: prepared})
         return out.astype(np.float32, copy=False)
@@ -67,9 +71,13 @@ def model_for(release, store):
 
 
 def prepare(release, store, device, options, forced: bool = False):
-    """The release's ONNX model on ONNX Runtime (it runs everywhere)."""
+    """The release's ONNX model on ONNX Runtime (it runs everywhere), tried once on a blank image (a model
+    that loads but cannot run is refused here) from a thread at the lowest CPU priority, so that the
+    model serving frames meanwhile keeps the CPU. The session itself is opened at the caller's priority:
+    its worker threads take their creator's, and would keep a low one for good."""
     model = model_for(release, store)
-    return model, warmed_up(open_model(model, options))
+    backend = open_model(model, options)
+    return model, at_lowest_priority(lambda: warmed_up(backend))
 
 
 def open_model(model, options) -> OnnxRuntimeBackend:

@@ -1,0 +1,54 @@
+"""Work beside the frames: a new release's download, checks, decryption and trial run take only the CPU
+the running model leaves, so that a swap does not stall the video (issue 28). Used for what ends when
+it is done; never for anything that lives on and serves frames (an inference session and its threads)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+LOWEST_PRIORITY = 19  # nice: the scheduler gives such a thread only the CPU that others leave
+
+
+def _lower() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWEST_PRIORITY)
+    except (AttributeError, OSError) as exc:
+        log.debug("could not lower this thread's priority: %s", exc)
+
+
+def close_in_background(resource) -> threading.Thread:
+    """``resource.close()`` in a thread of its own at the lowest priority, not waited for: a model swapped
+    out frees its memory and joins its worker threads there (2-3 ms for a small ONNX Runtime session),
+    not between two frames."""
+    thread = threading.Thread(target=lambda: _lower() or resource.close(), name="close", daemon=True)
+    thread.start()
+    return thread
+
+
+def at_lowest_priority(work: Callable[[], T]) -> T:
+    """``work()`` in a thread of its own at the lowest CPU priority, waited for. The thread ends with the
+    work, so nothing that outlives it inherits its priority (an unprivileged process cannot raise a
+    priority again, and a session's worker threads take their creator's). Where the priority cannot be
+    lowered (not Linux) the work runs all the same."""
+    outcome: list = []
+
+    def body() -> None:
+        _lower()
+        try:
+            outcome.append((True, work()))
+        except BaseException as exc:  # handed to the caller's thread as it was
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=body, name="low-priority", daemon=True)
+    thread.start()
+    thread.join()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
