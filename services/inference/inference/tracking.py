@@ -1,15 +1,14 @@
 """Objects followed across frames: a track id on every detection, a summary per track, track events.
 
-The tracker is ByteTrack from Roboflow's ``trackers`` library, fed with the merged detections of
-each processed frame (a Kalman filter per track and two association passes: confident detections
+The tracker is ByteTrack (:mod:`inference.bytetrack`: the algorithm of Roboflow's ``trackers`` library
+over arrays), fed with the merged detections of each processed frame (a Kalman filter per track and two association passes: confident detections
 first, then weaker ones only to extend tracks). One processed frame is one tracker step, so with
 ``--every N`` an object moves N times farther between steps and the filter learns that speed; the
 lost-track buffer is set in time (``track_seconds``) and converted to processed frames. With
 ``track_camera_motion`` (the default) the tracker sees every box on the ground, the camera's own
 motion taken out (:mod:`inference.motion`): what lets ids survive a panning drone and skipped frames.
 
-The library numbers tracks across every tracker of the process; :class:`Tracker` renumbers them
-1, 2, 3 ... per run. A detection not (yet) on a confirmed track has the id -1 here and ``null`` in
+Tracks are numbered 1, 2, 3 ... per run, in the order they get their id. A detection not (yet) on a confirmed track has the id -1 here and ``null`` in
 the JSONL: a track needs ``track_min_frames`` matches before it gets an id.
 """
 
@@ -21,6 +20,7 @@ from dataclasses import replace
 import numpy as np
 
 from azaion_shared.model_info import ModelInfo
+from inference.bytetrack import ByteTrack
 from inference.events import Events
 from inference.motion import CameraMotion
 from inference.postprocess import Detections
@@ -33,29 +33,14 @@ class Tracker:
     """ByteTrack over our detections: :meth:`update` returns one track id per detection (-1: none)."""
 
     def __init__(self, options: InferenceOptions, fps: float):
-        from trackers import ByteTrackTracker
-
         self.buffer = max(1, round(options.track_seconds * fps))  # processed frames a lost track is kept
-        # frame_rate=30 makes the library's buffer exactly self.buffer frames (it scales by frame_rate / 30)
-        self._tracker = ByteTrackTracker(
-            lost_track_buffer=self.buffer,
-            frame_rate=30.0,
-            track_activation_threshold=options.track_high,
-            high_conf_det_threshold=options.track_high,
-            minimum_consecutive_frames=options.track_min_frames,
+        self._tracker = ByteTrack(
+            self.buffer, options.track_high, options.track_high, options.track_min_frames
         )
-        self._ids: dict[int, int] = {}
 
     def update(self, detections: Detections, boxes: np.ndarray | None = None) -> np.ndarray:
         """Track ids of ``detections``; ``boxes``: where the tracker is to see them (default their boxes)."""
-        count = len(detections)
-        ids = np.full(count, -1, np.int64)
-        seen = detections if boxes is None else replace(detections, boxes=boxes)
-        found = self._tracker.update(seen.to_supervision(index=np.arange(count)))
-        for index, tracked in zip(found.data.get("index", ()), found.tracker_id, strict=True):
-            if tracked >= 0:
-                ids[int(index)] = self._ids.setdefault(int(tracked), len(self._ids) + 1)
-        return ids
+        return self._tracker.update(detections.boxes if boxes is None else boxes, detections.scores)
 
 
 class Tracking:
