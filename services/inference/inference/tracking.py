@@ -1,15 +1,17 @@
 """Objects followed across frames: a track id on every detection, a summary per track, track events.
 
-The tracker is ByteTrack (:mod:`inference.bytetrack`: the algorithm of Roboflow's ``trackers`` library
-over arrays), fed with the merged detections of each processed frame (a Kalman filter per track and two association passes: confident detections
-first, then weaker ones only to extend tracks). One processed frame is one tracker step, so with
+The tracker is ByteTrack (:mod:`inference.bytetrack`: the algorithm of Roboflow's ``trackers``
+library over arrays), fed with the merged detections of each processed frame (a Kalman filter per
+track and two association passes: confident detections first, then weaker ones only to extend
+tracks). One processed frame is one tracker step, so with
 ``--every N`` an object moves N times farther between steps and the filter learns that speed; the
 lost-track buffer is set in time (``track_seconds``) and converted to processed frames. With
 ``track_camera_motion`` (the default) the tracker sees every box on the ground, the camera's own
 motion taken out (:mod:`inference.motion`): what lets ids survive a panning drone and skipped frames.
 
-Tracks are numbered 1, 2, 3 ... per run, in the order they get their id. A detection not (yet) on a confirmed track has the id -1 here and ``null`` in
-the JSONL: a track needs ``track_min_frames`` matches before it gets an id.
+Tracks are numbered 1, 2, 3 ... per run, in the order they get their id. A detection not (yet) on a
+confirmed track has the id -1 here and ``null`` in the JSONL: a track needs ``track_min_frames``
+matches before it gets an id.
 """
 
 from __future__ import annotations
