@@ -36,9 +36,7 @@ class Tracker:
 
     def __init__(self, options: InferenceOptions, fps: float):
         self.buffer = max(1, round(options.track_seconds * fps))  # processed frames a lost track is kept
-        self._tracker = ByteTrack(
-            self.buffer, options.track_high, options.track_high, options.track_min_frames
-        )
+        self._tracker = ByteTrack(self.buffer, options.track_high, options.track_high, options.track_min_frames)
 
     def update(self, detections: Detections, boxes: np.ndarray | None = None) -> np.ndarray:
         """Track ids of ``detections``; ``boxes``: where the tracker is to see them (default their boxes)."""
