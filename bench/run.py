@@ -1,9 +1,12 @@
 """`make bench`: run every benchmark in bench/ and write bench/RESULTS.md.
 
 Each ``bench/bench_*.py`` module has ``run() -> list[Row]``; it prints its own
-figures as it goes, and the rows (goal, measured ratio, pass) land in one table.
+figures as it goes, and the rows (goal, measured ratio, pass) land in one table,
+each with the bench it came from and the time it was measured.
 Benchmarks are not tests: timings on shared machines are noisy.
-Run one alone with ``python bench/run.py crypto`` (a substring of the module name).
+Run one alone with ``python bench/run.py crypto`` (a substring of the module name):
+its rows replace that bench's rows; the other benches' rows and the notes below the
+table stay as they were, with their own dates.
 """
 
 from __future__ import annotations
@@ -41,31 +44,55 @@ def load(path: Path):
     return module
 
 
+HEADER = ["| bench | benchmark | goal | measured | met | measured on |", "|---|---|---|---|---|---|"]
+
+
+def read_results(path: Path) -> tuple[list[str], list[str]]:
+    """(the table's rows, the notes after the table) of an existing RESULTS.md."""
+    if not path.exists():
+        return [], []
+    lines = path.read_text().splitlines()
+    rows = [line for line in lines if line.startswith("| ") and line not in HEADER[:1]]
+    end = max((i for i, line in enumerate(lines) if line.startswith("|")), default=len(lines) - 1)
+    return rows, [line for line in lines[end + 1 :] if not line.startswith("Failed to run:")]
+
+
 def main(argv: list[str]) -> int:
     wanted = argv[1:] or [""]
     modules = [p for p in sorted(HERE.glob("bench_*.py")) if any(w in p.stem for w in wanted)]
-    rows: list[Row] = []
+    now = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    fresh: dict[str, list[str]] = {}
     failed = []
     for path in modules:
         print(f"\n### {path.stem}", flush=True)
+        name = path.stem.removeprefix("bench_")
         try:
-            rows.extend(load(path).run())
+            rows: list[Row] = load(path).run()
         except Exception:
             traceback.print_exc()
             failed.append(path.stem)
+            continue
+        fresh[name] = [
+            f"| {name} | {r.name} | {r.goal} | {r.measured} | {'yes' if r.met else 'NO'} | {now} |" for r in rows
+        ]
+    kept, notes = read_results(HERE / "RESULTS.md")
+    table = [row for row in kept if row.split(" | ")[0].removeprefix("| ") not in fresh]
+    for rows in fresh.values():
+        table += rows
+    table.sort(key=lambda row: row.split(" | ")[0])  # by bench; a bench's rows keep their order
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `make bench` on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: {machine()}.",
+        f"Last written on {now} by `python bench/run.py {' '.join(argv[1:])}`".rstrip() + f"; machine: {machine()}.",
+        "Each row says when it was measured; the notes below say what the figures mean.",
         "",
-        "| benchmark | goal | measured | met |",
-        "|---|---|---|---|",
+        *HEADER,
+        *table,
     ]
-    lines += [f"| {r.name} | {r.goal} | {r.measured} | {'yes' if r.met else 'NO'} |" for r in rows]
     if failed:
         lines += ["", f"Failed to run: {', '.join(failed)} (see the console output)."]
-    (HERE / "RESULTS.md").write_text("\n".join(lines) + "\n")
-    print("\n" + "\n".join(lines[4:]))
+    (HERE / "RESULTS.md").write_text("\n".join(lines + notes) + "\n")
+    print("\n" + "\n".join(HEADER + [row for name in fresh for row in fresh[name]]))
     print(f"\nwrote {HERE / 'RESULTS.md'}")
     return 1 if failed else 0
 
