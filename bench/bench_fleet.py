@@ -60,7 +60,7 @@ def start_api(root: Path, password: str) -> tuple[subprocess.Popen, str]:
     with __import__("socket").socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_")} | {
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_") or k == "AZAION_ENV_FILE"} | {
         "AZAION_ENV": "test",
         "AZAION_ROOT": str(root),
         "AZAION_API__JWT_SECRET": "bench-only-secret-" + generate_key(),

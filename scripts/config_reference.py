@@ -73,7 +73,8 @@ def render() -> str:
         "# Configuration reference",
         "",
         "Generated from the settings classes by `python scripts/config_reference.py` (a test keeps it current).",
-        "Every service reads environment variables with the `AZAION_` prefix; nested settings use `__`.",
+        "Every service reads environment variables with the `AZAION_` prefix, and `.env` in its working",
+        "directory (the environment wins); nested settings use `__`.",
         "An empty value means the default. `.env.example` has the same variables with comments.",
         "",
     ]

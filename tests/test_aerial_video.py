@@ -22,7 +22,7 @@ STARTER = REPO / "models" / "starter" / "yolo11n-synth.pt"
 
 
 def _env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_") or k == "AZAION_ENV_FILE"}
     return env | {"AZAION_ENV": "development", "AZAION_LOG_LEVEL": "WARNING"} | extra
 
 

@@ -167,7 +167,7 @@ def test_console_in_a_browser(api_server, metrics_servers, tmp_path):
 
     ingestor, urls = metrics_servers
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_")} | {
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_") or k == "AZAION_ENV_FILE"} | {
         "AZAION_ENV": "test",
         "AZAION_ROOT": str(root),
         "AZAION_CONSOLE__PORT": str(port),

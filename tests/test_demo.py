@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def run_demo(root: Path, stream: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_")} | {
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_") or k == "AZAION_ENV_FILE"} | {
         "DEMO_ROOT": str(root),
         "DEMO_STREAM": stream,
         "DEMO_EPOCHS": "1",

@@ -115,7 +115,9 @@ def run_device(site, image: str, source: str = "drone.mp4") -> tuple[dict, list[
 def native_detections(site, tmp_path: Path, source: str = "drone.mp4") -> list[dict]:
     """The same model on the same source, run natively on this x86-64 machine."""
     out = tmp_path / "native.jsonl"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_")} | {"AZAION_ENV": "test"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_") or k == "AZAION_ENV_FILE"} | {
+        "AZAION_ENV": "test"
+    }
     command = [
         sys.executable,
         "-m",

@@ -81,7 +81,7 @@ def closed_port() -> int:
 
 
 def device_env(root: Path, api_url: str, key_text: str, trusted_root: Path, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_") or k == "AZAION_ENV_FILE"}
     return env | {
         "AZAION_ENV": "test",
         "AZAION_LOG_LEVEL": "INFO",

@@ -87,7 +87,7 @@ def test_detections_match_ultralytics(tiny_model, video, odd_video, batch, dynam
 
 
 def _env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_") or k == "AZAION_ENV_FILE"}
     return env | {"AZAION_ENV": "test", "AZAION_LOG_LEVEL": "INFO"} | extra
 
 

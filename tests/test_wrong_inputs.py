@@ -50,6 +50,25 @@ CASES = [
         {"AZAION_CONSOLE__HOST": "127.0.0.1"},
         ["127.0.0.1:{busy}", "another process has the port", "AZAION_CONSOLE__PORT"],
     ),
+    # no data root: a hand-run command does not make /azaion (None: the variable is not set at all)
+    (
+        "api-users-list-without-a-data-root",
+        ["api", "users", "list"],
+        {"AZAION_ROOT": None},
+        ["no data root", "AZAION_ROOT is not set", "/azaion does not exist"],
+    ),
+    (
+        "augmentor-process-without-a-data-root",
+        ["augmentor", "process"],
+        {"AZAION_ROOT": None, "AZAION_ENV": "development"},
+        ["no data root", "AZAION_ROOT"],
+    ),
+    (
+        "data-root-that-is-a-file",
+        ["api", "users", "list"],
+        {"AZAION_ROOT": "{tmp}/a-file"},
+        ["AZAION_ROOT=", "a-file", "is not a folder"],
+    ),
     # settings that take a list or a map, typed as people type them into .env
     (
         "api-trusted-proxies-not-json",
@@ -119,9 +138,11 @@ def test_wrong_input_gets_one_clear_line_and_exit_2(tmp_path: Path, argv, env, w
     busy.bind(("127.0.0.1", 0))
     busy.listen()
     fill = {"tmp": tmp_path, "busy": busy.getsockname()[1]}
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_")}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_") or k == "AZAION_ENV_FILE"}
     environment |= {"AZAION_ENV": "test", "AZAION_ROOT": str(tmp_path / "root")}
-    environment |= {k: v.format(**fill) for k, v in env.items()}
+    environment |= {k: v.format(**fill) for k, v in env.items() if v is not None}
+    environment = {k: v for k, v in environment.items() if env.get(k, "") is not None}
+    (tmp_path / "a-file").write_text("not a folder")
     words = [w.format(**fill) if "{" in w and "}" in w and not w.startswith("[") else w for w in words]
     done = subprocess.run(
         [sys.executable, "-m", *(a.format(**fill) for a in argv)],

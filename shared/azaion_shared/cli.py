@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings
 
 from azaion_shared.errors import AzaionError
 from azaion_shared.logs import setup_logging
-from azaion_shared.settings import load_settings
+from azaion_shared.settings import dotenv_file, ensure_root, load_settings
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
@@ -100,10 +100,20 @@ def mp4_file(value: str):
     return path
 
 
-def service_settings(cls: type[S], **overrides) -> S:
-    """Build the service's settings from the environment, then set up logging as they say."""
+def service_settings(cls: type[S], root: str | None = None, **overrides) -> S:
+    """Build the service's settings from the environment (and ``./.env``), then set up logging as they
+    say. ``root``: "owns" for the service that owns the data root (created when missing), "uses" for a
+    command that works in it (see :func:`azaion_shared.settings.ensure_root`), None for one that does not."""
+    import logging
+
     settings = load_settings(cls, **overrides)
     setup_logging(getattr(settings, "log_level", "INFO"), getattr(settings, "log_json", False))
+    found = dotenv_file()
+    logging.getLogger("azaion_shared.settings").debug(
+        "settings from the environment%s", f" and {found}" if found else " (no .env in the working directory)"
+    )
+    if root is not None:
+        ensure_root(settings, owner=root == "owns")
     return settings
 
 

@@ -4,6 +4,11 @@ Each service defines one subclass of :class:`AzaionSettings` and builds it in
 ``main()`` with :func:`load_settings` (never at import time). Variables use the
 ``AZAION_`` prefix and ``__`` for nesting, e.g. ``AZAION_RABBIT__HOST``.
 
+Every service reads ``.env`` from the working directory too, as docker compose does (a variable set
+in the environment wins over the file); ``AZAION_ENV_FILE`` names another file, or none when empty
+(the test suite sets it empty, so that a deployment's ``.env`` beside the code never leaks into a
+test); :func:`dotenv_file` says which file was read.
+
 Secrets are :class:`~pydantic.SecretStr`. Outside ``AZAION_ENV=development`` a
 secret left at a placeholder value (``changethis``, ``guest``, ...) is refused,
 so a forgotten ``.env`` fails at start instead of running with a known password.
@@ -22,6 +27,9 @@ from azaion_shared.errors import ConfigError
 
 ENV_PREFIX = "AZAION_"
 NESTED_DELIMITER = "__"
+ENV_FILE = ".env"
+ENV_FILE_VARIABLE = "AZAION_ENV_FILE"
+DEFAULT_ROOT = Path("/azaion")
 
 #: Values that mean "nobody set this secret". Compared case-insensitively.
 PLACEHOLDER_SECRETS = frozenset(
@@ -88,10 +96,15 @@ class AzaionSettings(BaseSettings):
         # An empty variable means "not set" (the default): .env.example leaves optional ones empty.
         env_ignore_empty=True,
         protected_namespaces=(),  # model_key is ours, not pydantic's "model_" namespace
+        env_file_encoding="utf-8",  # the file itself is chosen by load_settings (dotenv_file)
     )
 
     env: Environment = Field("production", description="development relaxes the placeholder-secret check.")
-    root: Path = Field(Path("/azaion"), description="The data root (see DESIGN.md).")
+    root: Path = Field(
+        DEFAULT_ROOT,
+        description="The data root, the folder the services share (compose mounts it at /azaion). A service that "
+        "owns it creates it when it is missing; a hand-run command refuses a missing default one.",
+    )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_json: bool = Field(False, description="One JSON object per log line instead of readable text.")
     temp_max_age_minutes: float = Field(
@@ -173,20 +186,63 @@ class ModelKeyFields(BaseModel):
 S = TypeVar("S", bound=BaseSettings)
 
 
+def dotenv_file() -> Path | None:
+    """The ``.env`` file settings are read from: the working directory's (or AZAION_ENV_FILE's), if any."""
+    name = os.environ.get(ENV_FILE_VARIABLE, ENV_FILE)
+    path = Path(name) if name else None
+    return path.resolve() if path is not None and path.is_file() else None
+
+
+def _environment() -> dict[str, str]:
+    """The variables the settings see: ``.env``'s, overridden by the environment's."""
+    found = dotenv_file()
+    if found is None:
+        return dict(os.environ)
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(found).items() if v is not None} | dict(os.environ)
+
+
+def ensure_root(settings: AzaionSettings, owner: bool) -> None:
+    """The data root exists, or is created with one INFO line, or is refused (a ConfigError).
+
+    ``owner``: the service that owns the data root (it creates it when missing). A hand-run command
+    creates one that AZAION_ROOT names (saying so), and refuses the default ``/azaion`` when it is
+    missing, so that nobody finds a folder made at the top of their disk by a command they tried."""
+    import logging
+
+    root = settings.root
+    if root.is_dir():
+        return
+    if root.exists():
+        raise ConfigError(f"AZAION_ROOT={root} is not a folder: name the folder the services share")
+    named = "AZAION_ROOT" in _environment()
+    if not owner and not named:
+        raise ConfigError(
+            f"no data root: AZAION_ROOT is not set and {root} does not exist. Set AZAION_ROOT to the folder the "
+            "services share (in the environment or in ./.env; compose mounts it at /azaion), or create that folder"
+        )
+    try:
+        root.mkdir(parents=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the data root {root} (AZAION_ROOT): {exc.strerror or exc}") from None
+    logging.getLogger("azaion_shared.settings").info("created the data root %s (AZAION_ROOT)", root)
+
+
 def load_settings(cls: type[S], **overrides) -> S:
     """Build ``cls`` from the environment, turning validation errors into one readable ConfigError."""
     try:
-        return cls(**overrides)
+        return cls(_env_file=dotenv_file(), **overrides)
     except SettingsError as exc:  # a list or map variable that is not JSON: pydantic-settings names no variable
-        raise ConfigError(_unparsable(cls, os.environ) or f"invalid configuration: {exc}") from None
+        raise ConfigError(_unparsable(cls, _environment()) or f"invalid configuration: {exc}") from None
     except ValidationError as exc:
         prefix = cls.model_config.get("env_prefix", "")
-        lines = []
+        found = []
         for err in exc.errors():
             loc = NESTED_DELIMITER.join(str(p).upper() for p in err["loc"])
-            where = f"{prefix}{loc}" if loc else cls.__name__
-            lines.append(f"  {where}: {err['msg']}")
-        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from exc
+            message = err["msg"].removeprefix("Value error, ")
+            found.append(f"{prefix}{loc}: {message}" if loc else message)
+        raise ConfigError("invalid configuration: " + "; ".join(found)) from exc
 
 
 def _structured(annotation) -> str | None:

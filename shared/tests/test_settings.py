@@ -17,7 +17,7 @@ def clean_env(monkeypatch):
     import os
 
     for key in list(os.environ):
-        if key.startswith("AZAION_"):
+        if key.startswith("AZAION_") and key != "AZAION_ENV_FILE":  # no .env read in tests (conftest.py)
             monkeypatch.delenv(key)
 
 

@@ -87,7 +87,7 @@ def _run(args) -> int:
     from api.settings import ApiSettings
     from api.users import UserStore
 
-    settings = service_settings(ApiSettings)
+    settings = service_settings(ApiSettings, root="uses" if args.command in ("users", "devices", "trust") else "owns")
     if args.command == "devices":
         return _devices(args, settings)
     if args.command == "trust":

@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args) -> int:
     from augmentor.settings import AugmentorSettings
 
-    settings = service_settings(AugmentorSettings)
+    roots = {"process": "uses", "contact-sheet": None}  # a contact sheet is made from an image file
+    settings = service_settings(AugmentorSettings, root=roots.get(args.command, "owns"))
     if args.command == "contact-sheet":
         from augmentor.contact_sheet import contact_sheet
 

@@ -38,7 +38,7 @@ def _serve(args) -> int:
     from console.app import create_app
     from console.settings import ConsoleSettings
 
-    settings = service_settings(ConsoleSettings)
+    settings = service_settings(ConsoleSettings, root="uses")
     options = settings.console
     if args.port:
         options.port = args.port

@@ -103,7 +103,9 @@ def _run(args) -> int:
         print(json.dumps(edge.device_report(), indent=2))
         return 0
     # a local model file needs no api, so no api credentials either
-    settings = service_settings(LocalInferenceSettings if args.model else InferenceSettings)
+    settings = service_settings(
+        LocalInferenceSettings if args.model else InferenceSettings, root=None if args.model else "owns"
+    )
     print(json.dumps(edge.run(settings, args)))
     return 0
 

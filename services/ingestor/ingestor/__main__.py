@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args) -> int:
     from ingestor.settings import IngestorSettings
 
-    settings = service_settings(IngestorSettings)
+    settings = service_settings(IngestorSettings, root=None if args.command == "publish" else "owns")
     if args.command == "publish":
         return publish_command(args, settings)
     asyncio.run(run_service(settings))

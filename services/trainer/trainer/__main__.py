@@ -182,7 +182,7 @@ def _run(args) -> int:
             video = synth.write_flyover(args.out, args.seed, args.frames, args.fps, flyover=flyover)
             print(f"{video}: {args.frames} frames of a synthetic flyover; ground truth in {video.name}.truth.jsonl")
         return 0
-    settings = service_settings(TrainerSettings)
+    settings = service_settings(TrainerSettings, root="uses")
     if args.tiny:
         settings.trainer.profile = "tiny"
     pipeline = Pipeline(settings)
