@@ -54,32 +54,90 @@ def gui_available() -> bool:
     return False
 
 
+def label_boxes(
+    size: tuple[int, int], boxes: list[tuple[int, int, int, int]], labels: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
+    """Top-left corners for labels of ``labels`` sizes (width, height), one per box (x1, y1, x2, y2), in an
+    image of ``size`` (width, height): above the box where there is room, else inside its top; always
+    inside the image, and moved down past labels already placed rather than over them (supervision's
+    "smart position", simply)."""
+    width, height = size
+    placed: list[tuple[int, int, int, int]] = []
+    corners = []
+    for (x1, y1, _x2, _y2), (w, h) in zip(boxes, labels, strict=True):
+        x = min(max(x1, 0), max(width - w, 0))
+        y = y1 - h if y1 - h >= 0 else max(y1, 0)
+        for _ in range(len(placed) + 1):  # each move clears one label; a few moves at most
+            hit = next((p for p in placed if x < p[2] and p[0] < x + w and y < p[3] and p[1] < y + h), None)
+            if hit is None:
+                break
+            y = hit[3]
+        y = min(max(y, 0), max(height - h, 0))
+        placed.append((x, y, x + w, y + h))
+        corners.append((x, y))
+    return corners
+
+
 def draw_labelled(image: np.ndarray, xyxy: np.ndarray, class_ids, labels: list[str]) -> np.ndarray:
     """Draw boxes (pixels, xyxy) with their labels on ``image`` in place, each in its class's colour, and
-    return it: the one drawer of the project (annotated video, contact sheets, thumbnails, visualiser)."""
+    return it: the one drawer of the project (annotated video, contact sheets, thumbnails, visualiser).
+    Labels stay inside the image and do not cover each other (:func:`label_boxes`)."""
     import cv2
 
     thickness = max(round(sum(image.shape[:2]) / 2 * 0.003), 1)
     font_scale = thickness / 3
-    for box, cls, text in zip(xyxy, class_ids, labels, strict=True):
-        x1, y1, x2, y2 = (round(float(v)) for v in box)
-        col = colour(cls)
-        cv2.rectangle(image, (x1, y1), (x2, y2), col, thickness, cv2.LINE_AA)
+    boxes = [tuple(round(float(v)) for v in box) for box in xyxy]
+    sizes, bases = [], []
+    for text in labels:
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, max(thickness - 1, 1))
-        top = y1 - th - base - 2 if y1 - th - base - 2 >= 0 else y1
-        cv2.rectangle(image, (x1, top), (x1 + tw + 2, top + th + base + 2), col, -1, cv2.LINE_AA)
+        sizes.append((tw + 2, th + base + 2))
+        bases.append(base)
+    corners = label_boxes((image.shape[1], image.shape[0]), boxes, sizes)
+    for (x1, y1, x2, y2), cls in zip(boxes, class_ids, strict=True):
+        cv2.rectangle(image, (x1, y1), (x2, y2), colour(cls), thickness, cv2.LINE_AA)
+    for (x, y), (w, h), base, cls, text in zip(corners, sizes, bases, class_ids, labels, strict=True):
+        col = colour(cls)
+        cv2.rectangle(image, (x, y), (x + w, y + h), col, -1, cv2.LINE_AA)
         luminance = 0.299 * col[2] + 0.587 * col[1] + 0.114 * col[0]
         text_colour = (0, 0, 0) if luminance > 140 else (255, 255, 255)
         cv2.putText(
             image,
             text,
-            (x1 + 1, top + th + 1),
+            (x + 1, y + h - base - 1),
             cv2.FONT_HERSHEY_SIMPLEX,
             font_scale,
             text_colour,
             max(thickness - 1, 1),
             cv2.LINE_AA,
         )
+    return image
+
+
+def draw_counted(image: np.ndarray, points, text: str, closed: bool) -> np.ndarray:
+    """A counting line (two points) or a zone (a closed polygon) in white with a dark edge, and its
+    count as a label at its first point, kept inside the image; in place, and returned."""
+    import cv2
+    import numpy as np
+
+    thickness = max(round(sum(image.shape[:2]) / 2 * 0.003), 1)
+    polygon = np.round(np.asarray(points, np.float64)).astype(np.int32).reshape(-1, 1, 2)
+    cv2.polylines(image, [polygon], closed, (32, 32, 32), thickness + 2, cv2.LINE_AA)
+    cv2.polylines(image, [polygon], closed, (255, 255, 255), thickness, cv2.LINE_AA)
+    font_scale = thickness / 3 + 0.1
+    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, max(thickness - 1, 1))
+    x0, y0 = (int(v) for v in polygon[0, 0])
+    ((x, y),) = label_boxes((image.shape[1], image.shape[0]), [(x0, y0, x0, y0)], [(tw + 4, th + base + 4)])
+    cv2.rectangle(image, (x, y), (x + tw + 4, y + th + base + 4), (255, 255, 255), -1)
+    cv2.putText(
+        image,
+        text,
+        (x + 2, y + th + 2),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        font_scale,
+        (0, 0, 0),
+        max(thickness - 1, 1),
+        cv2.LINE_AA,
+    )
     return image
 
 

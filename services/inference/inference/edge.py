@@ -208,13 +208,16 @@ def run(settings, args) -> dict:
 
 
 def _events(args, options, stack):
-    """The track events of --events (None without it)."""
-    if not args.events:
+    """The track events of --events, and the counts of the lines and zones drawn on the annotated
+    video (None without either)."""
+    if not args.events and not (options.lines or options.zones):
         return None
     from inference.events import EventLog, Events
 
-    log_file = EventLog(args.events)
-    stack.callback(log_file.close)
+    log_file = None
+    if args.events:
+        log_file = EventLog(args.events)
+        stack.callback(log_file.close)
     return Events(log_file, options.lines, options.zones)
 
 

@@ -8,9 +8,11 @@ One JSON object per line, written as it happens::
     {"event": "left", ..., "end": false}      unseen for track_seconds (end: true: the source ended)
 
 ``x``, ``y`` are the centre of the track's box in frame pixels (for ``left``: where it was last seen;
-``frame`` is then its last frame). Line crossings and zones use supervision's ``LineZone`` and
-``PolygonZone`` on the box centre; lines and zones are in frame pixels, so they mean something for a
-camera that holds still (a hovering or tethered drone, a mast).
+``frame`` is then its last frame). Without ``--events`` the lines and zones still count (``log`` is
+None), so that the annotated video shows them with their counts (:meth:`Events.draw`). Line
+crossings and zones use supervision's ``LineZone`` and ``PolygonZone`` on the box centre; lines and
+zones are in frame pixels, so they mean something for a camera that holds still (a hovering or
+tethered drone, a mast).
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ class EventLog(JsonLines):
 class Events:
     """Turns each frame's tracked detections into events for ``log``."""
 
-    def __init__(self, log: EventLog, lines: list[Line] = (), zones: list[Zone] = ()):
+    def __init__(self, log: EventLog | None, lines: list[Line] = (), zones: list[Zone] = ()):
         import supervision as sv
 
         self.log = log
+        self._points = {line.name: line.points for line in lines} | {zone.name: zone.points for zone in zones}
         centre = (sv.Position.CENTER,)
         self._lines = [
             (
@@ -56,6 +59,19 @@ class Events:
         self._inside: dict[str, set[int]] = {zone.name: set() for zone in zones}
         self._step = 0
         self._seen: dict[int, int] = {}  # track id -> the step it was last seen
+
+    def _write(self, record: dict) -> None:
+        if self.log is not None:
+            self.log.write(record)
+
+    def draw(self, image: np.ndarray) -> None:
+        """Each counting line with its crossings in and out, each zone with the tracks inside it now."""
+        from azaion_shared.drawing import draw_counted
+
+        for name, line in self._lines:
+            draw_counted(image, self._points[name], f"{name}: in {line.in_count}, out {line.out_count}", closed=False)
+        for name, _zone in self._zones:
+            draw_counted(image, self._points[name], f"{name}: {len(self._inside[name])} inside", closed=True)
 
     @staticmethod
     def _record(kind: str, track: Track, frame: Frame | None, info: ModelInfo, **extra) -> dict:
@@ -76,7 +92,7 @@ class Events:
     ) -> None:
         self._step += 1
         for track in appeared:
-            self.log.write(self._record("appeared", track, frame, info))
+            self._write(self._record("appeared", track, frame, info))
         ids = detections.track_ids
         on_track = ids >= 0
         for track_id in ids[on_track]:
@@ -88,7 +104,7 @@ class Events:
                 for track_id, into, out in zip(tracked.tracker_id, crossed_in, crossed_out, strict=True):
                     if into or out:
                         direction = "in" if into else "out"
-                        self.log.write(
+                        self._write(
                             self._record("crossed", tracks[int(track_id)], frame, info, line=name, direction=direction)
                         )
             for name, zone in self._zones:
@@ -96,9 +112,9 @@ class Events:
                 seen = {int(t) for t in tracked.tracker_id}
                 before = self._inside[name]
                 for track_id in sorted(now - before):
-                    self.log.write(self._record("entered", tracks[track_id], frame, info, zone=name))
+                    self._write(self._record("entered", tracks[track_id], frame, info, zone=name))
                 for track_id in sorted((before - now) & seen):  # seen outside; an unseen one keeps its state
-                    self.log.write(self._record("exited", tracks[track_id], frame, info, zone=name))
+                    self._write(self._record("exited", tracks[track_id], frame, info, zone=name))
                 self._inside[name] = (before - seen) | now
         for track_id, last in list(self._seen.items()):
             if self._step - last > buffer:
@@ -108,7 +124,7 @@ class Events:
     def _left_event(self, track: Track, info: ModelInfo, end: bool) -> None:
         for inside in self._inside.values():
             inside.discard(track.id)
-        self.log.write(self._record("left", track, None, info, end=end))
+        self._write(self._record("left", track, None, info, end=end))
 
     def finish(self, tracks: dict[int, Track], info: ModelInfo) -> None:
         for track_id in sorted(self._seen):

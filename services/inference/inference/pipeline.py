@@ -286,11 +286,11 @@ class Pipeline:
         detections = merge(work.parts, self.tile_merge, self.max_det) if work.views > 1 else work.parts[0]
         if self.tracking is not None:
             detections = self.tracking.step(frame, detections, info)
-        drawn = (
-            draw_labelled(frame.image.copy(), detections.boxes, detections.classes, detections.labels(info))
-            if any(s.needs_drawing for s in self.sinks)
-            else None
-        )
+        drawn = None
+        if any(s.needs_drawing for s in self.sinks):
+            drawn = draw_labelled(frame.image.copy(), detections.boxes, detections.classes, detections.labels(info))
+            if self.tracking is not None and self.tracking.events is not None:
+                self.tracking.events.draw(drawn)  # the counting lines and zones, with their counts
         for sink in self.sinks:
             sink.write(frame, detections, drawn, model)
         if self.on_frame:

@@ -201,3 +201,23 @@ def test_realtime_plays_a_file_at_its_frame_rate_and_never_early(tmp_path):
     cv2.imwrite(str(tmp_path / "still.jpg"), np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(SourceError, match="--realtime plays a video file"):
         Source(str(tmp_path / "still.jpg"), realtime=True)
+
+
+def test_lines_and_zones_are_counted_and_drawn_without_an_events_file():
+    from contextlib import ExitStack
+    from types import SimpleNamespace
+
+    from inference.edge import _events
+    from inference.settings import InferenceOptions, Line, Zone
+
+    options = InferenceOptions(
+        lines=[Line(name="bridge", points=((10, 50), (90, 50)))],
+        zones=[Zone(name="gate", points=[(10, 10), (40, 10), (40, 40)])],
+    )
+    with ExitStack() as stack:
+        events = _events(SimpleNamespace(events=None), options, stack)
+        assert events is not None and events.log is None  # counting, writing nothing
+        image = np.zeros((100, 100, 3), np.uint8)
+        events.draw(image)
+        assert (image[50, 30:80] > 200).all()  # the line
+        assert _events(SimpleNamespace(events=None), InferenceOptions(), stack) is None  # nothing to count
