@@ -18,7 +18,7 @@ def test_labels_stay_inside_the_image_and_off_each_other():
     corners = label_boxes(size, boxes, labels)
     rects = [(x, y, x + w, y + h) for (x, y), (w, h) in zip(corners, labels, strict=True)]
     for x1, y1, x2, y2 in rects:
-        assert 0 <= x1 and x2 <= size[0] and 0 <= y1 and y2 <= size[1]
+        assert x1 >= 0 and x2 <= size[0] and y1 >= 0 and y2 <= size[1]
     assert rects[0] == (140, 0, 200, 14)  # at the top right corner: moved left, and inside its box's top
     assert rects[1] == (0, 76, 60, 90)  # off the left edge: moved right, above its box
     stacked = rects[2:]  # three labels for boxes on the same spot
