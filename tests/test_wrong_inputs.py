@@ -69,6 +69,18 @@ CASES = [
         {"AZAION_ROOT": "{tmp}/a-file"},
         ["AZAION_ROOT=", "a-file", "is not a folder"],
     ),
+    (
+        "trainer-convert-no-such-weights",
+        ["trainer", "convert", "{tmp}/missing.pt", "--out", "{tmp}/m.onnx"],
+        {},
+        ["missing.pt", "no such .pt file"],
+    ),
+    (
+        "trainer-convert-out-not-onnx",
+        ["trainer", "convert", "{tmp}/missing.pt", "--out", "{tmp}/m.bin"],
+        {},
+        ["--out", "m.bin", ".onnx"],
+    ),
     # settings that take a list or a map, typed as people type them into .env
     (
         "api-trusted-proxies-not-json",

@@ -35,6 +35,14 @@ def _value(text: str):
         return text
 
 
+def onnx_file(value: str) -> Path:
+    """An argparse ``type``: the .onnx file to write."""
+    path = Path(value)
+    if path.is_dir() or path.suffix.lower() != ".onnx":
+        raise argparse.ArgumentTypeError(f"{value!r}: name the .onnx file to write (e.g. {path.stem or 'model'}.onnx)")
+    return path
+
+
 def build_parser() -> argparse.ArgumentParser:
     from trainer.formats import FORMATS, table
 
@@ -100,6 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
     flyover.add_argument(
         "--4k", dest="uhd", action="store_true", help="3840x2160 with small objects (cars ~16 px): for --tiles"
     )
+    convert = sub.add_parser(
+        "convert",
+        help="turn a .pt (the starter model included) into an ONNX model that `inference run --model` runs; "
+        "no api, no data root",
+    )
+    convert.add_argument("weights", type=Path, help="the ultralytics .pt file")
+    convert.add_argument("--out", "--output", dest="out", type=onnx_file, required=True, help="the .onnx to write")
+    convert.add_argument("--imgsz", type=positive, default=640, help="input size in pixels (default 640)")
+    convert.add_argument("--batch", type=positive, default=1, help="images per run (default 1)")
     publish = with_run(sub.add_parser("publish", help="release the exported models as the next signed version"))
     publish.add_argument(
         "--format", action="append", choices=list(FORMATS), help="formats in the release (default: export_formats)"
@@ -170,6 +187,14 @@ def _run(args) -> int:
         setup_logging("WARNING")
         out, drawn = render(args.folder, args.out, load_classes(), args.count, args.columns, show=args.show)
         print(f"{out}: {drawn} images of {args.folder} with their boxes")
+        return 0
+    if args.command == "convert":  # needs no settings either: a .pt in, an .onnx out
+        from trainer.export import convert
+
+        setup_logging("WARNING")
+        out = convert(args.weights, args.out, args.imgsz, args.batch)
+        print(f"{out}: ONNX, {args.imgsz} px, batch {args.batch}; run it with")
+        print(f"  python -m inference run --model {out} --source VIDEO_OR_IMAGES --output annotated.mp4")
         return 0
     if args.command == "synth":  # needs no settings either
         from trainer import synth

@@ -83,6 +83,20 @@ def export(
     return Exported(name, path, resource, seconds, meta)
 
 
+def convert(weights: Path, out: Path, imgsz: int, batch: int) -> Path:
+    """``weights`` (an ultralytics .pt) as an ONNX model with our metadata at ``out``: what
+    ``inference run --model`` runs, made without the api, a run or the data root."""
+
+    if not weights.is_file() or weights.suffix.lower() != ".pt":
+        raise ExportError(f"{weights}: no such .pt file (an ultralytics checkpoint, e.g. models/starter/*.pt)")
+    offline()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="azaion-convert-", dir=out.parent) as workdir:
+        produced = onnx_model(weights, Path(workdir), f"local {weights.stem}", imgsz, batch)
+        os.replace(produced, out)
+    return out
+
+
 def onnx_model(weights: Path, workdir: Path, version: str, imgsz: int, batch: int, dynamic=False, opset=None) -> Path:
     """ultralytics' ONNX export of a copy of ``weights`` in ``workdir``, with our metadata added."""
     import onnx
