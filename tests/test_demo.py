@@ -53,7 +53,9 @@ def test_demo_runs_every_stage_twice(rabbit, tmp_path):
         inference = summary["inference"]
         assert inference["frames"] == 12 and inference["backend"] == "onnxruntime"
         assert summary["edge_cache_plaintext_files"] == 0
-        assert set(summary["seconds"]) == {"publish", "ingest", "augment", "train", "inference", "console"}
+        assert set(summary["seconds"]) == {"publish", "ingest", "augment", "train", "evaluate", "inference", "console"}
+        evaluation = trainer["evaluation"]  # figures with enough images behind them
+        assert evaluation["images"] >= 100 and 0 <= evaluation["map50_95"] <= evaluation["map50"] <= 1
         lines = [json.loads(line) for line in (root / "edge" / "detections.jsonl").read_text().splitlines()]
         assert [line["frame"] for line in lines] == list(range(0, 24, 2))
         # the boxes follow the vehicles: the JSONL scored against the flyover's ground truth
