@@ -43,6 +43,18 @@ def onnx_file(value: str) -> Path:
     return path
 
 
+def _convert_parser(sub) -> None:
+    convert = sub.add_parser(
+        "convert",
+        help="turn a .pt (the starter model included) into an ONNX model that `inference run --model` runs; "
+        "no api, no data root",
+    )
+    convert.add_argument("weights", type=Path, help="the ultralytics .pt file")
+    convert.add_argument("--out", "--output", dest="out", type=onnx_file, required=True, help="the .onnx to write")
+    convert.add_argument("--imgsz", type=positive, default=640, help="input size in pixels (default 640)")
+    convert.add_argument("--batch", type=positive, default=1, help="images per run (default 1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from trainer.formats import FORMATS, table
 
@@ -108,15 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     flyover.add_argument(
         "--4k", dest="uhd", action="store_true", help="3840x2160 with small objects (cars ~16 px): for --tiles"
     )
-    convert = sub.add_parser(
-        "convert",
-        help="turn a .pt (the starter model included) into an ONNX model that `inference run --model` runs; "
-        "no api, no data root",
-    )
-    convert.add_argument("weights", type=Path, help="the ultralytics .pt file")
-    convert.add_argument("--out", "--output", dest="out", type=onnx_file, required=True, help="the .onnx to write")
-    convert.add_argument("--imgsz", type=positive, default=640, help="input size in pixels (default 640)")
-    convert.add_argument("--batch", type=positive, default=1, help="images per run (default 1)")
+    _convert_parser(sub)
     publish = with_run(sub.add_parser("publish", help="release the exported models as the next signed version"))
     publish.add_argument(
         "--format", action="append", choices=list(FORMATS), help="formats in the release (default: export_formats)"
