@@ -11,7 +11,7 @@ from pathlib import Path
 from azaion_shared.atomic import atomic_write_text, clean_temp_files
 from azaion_shared.model_formats import FORMATS, ONNX
 from azaion_shared.paths import DataRoot, DatasetDir
-from trainer import archive, dataset, export, formats, gate, training
+from trainer import archive, dataset, export, formats, gate, gpu, training
 from trainer.classes import load_classes
 from trainer.errors import TrainerError
 from trainer.settings import TrainerSettings
@@ -105,6 +105,7 @@ class Pipeline:
         if not data_yaml.exists():
             raise TrainerError(f"no dataset for run {run}: form it first (`python -m trainer dataset --run {run}`)")
         self.set_state(run, "training")
+        log.info("%s", gpu.describe())
         training.train(self.root, run, data_yaml, self.train_args(extra), self.options.weights, self.resolved["model"])
         self.finish_training(run)
 
