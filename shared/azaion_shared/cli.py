@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from pydantic_settings import BaseSettings
@@ -89,15 +90,24 @@ def positive(value: str) -> int:
     return number
 
 
-def mp4_file(value: str):
-    """An argparse ``type`` for a video to write: a path ending in .mp4 that is not a folder."""
+def file_to_write(suffix: str, example: Callable[[Path], str]):
+    """An argparse ``type`` for a file to write: a path ending in ``suffix`` that is not a folder;
+    ``example`` names the file the message suggests instead."""
     import argparse
-    from pathlib import Path
 
-    path = Path(value)
-    if path.is_dir() or path.suffix.lower() != ".mp4":
-        raise argparse.ArgumentTypeError(f"{value!r}: name the .mp4 file to write (e.g. {path.name or 'out'}.mp4)")
-    return path
+    def check(value: str) -> Path:
+        path = Path(value)
+        if path.is_dir() or path.suffix.lower() != suffix:
+            raise argparse.ArgumentTypeError(f"{value!r}: name the {suffix} file to write (e.g. {example(path)})")
+        return path
+
+    return check
+
+
+#: a video to write
+mp4_file = file_to_write(".mp4", lambda path: f"{path.name or 'out'}.mp4")
+#: a model to write
+onnx_file = file_to_write(".onnx", lambda path: f"{path.stem or 'model'}.onnx")
 
 
 def service_settings(cls: type[S], root: str | None = None, **overrides) -> S:

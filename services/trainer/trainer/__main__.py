@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from azaion_shared.cli import add_version, mp4_file, positive, run_main, service_settings
+from azaion_shared.cli import add_version, mp4_file, onnx_file, positive, run_main, service_settings
 from azaion_shared.logs import setup_logging
 from azaion_shared.model_formats import ONNX
 
@@ -33,14 +33,6 @@ def _value(text: str):
         return json.loads(text)
     except ValueError:
         return text
-
-
-def onnx_file(value: str) -> Path:
-    """An argparse ``type``: the .onnx file to write."""
-    path = Path(value)
-    if path.is_dir() or path.suffix.lower() != ".onnx":
-        raise argparse.ArgumentTypeError(f"{value!r}: name the .onnx file to write (e.g. {path.stem or 'model'}.onnx)")
-    return path
 
 
 def _convert_parser(sub) -> None:
