@@ -4,6 +4,7 @@
 #   make tuf-conformance   only the TUF project's client conformance suite against the fleet's client
 #   make setup   the development virtualenv (.venv) with every package; a no-op when up to date
 #   make lint    ruff
+#   make docs    the documentation site in site/ (mkdocs-material, --strict); docs-pictures remakes its screenshots
 #   make bench   every benchmark in bench/, results in bench/RESULTS.md
 #   make images  every service image (no network in the build; SERVICES="api ingestor ..." for some)
 #   make edge-images ARCH=arm64 / make edge-bundle ARCH=arm64 TARGET=rockchip   the edge images for boards
@@ -27,10 +28,10 @@ export AZAION_TRAINER__RKNN_PYTHON ?= $(CURDIR)/$(RKNN_VENV)/bin/python
 export YOLO_AUTOINSTALL := false
 export YOLO_OFFLINE := true
 
-.PHONY: help setup rknn-env test tuf-conformance lint format bench demo broker broker-stop browser lock clean wheelhouse base-images images edge-images edge-bundle docker
+.PHONY: docs docs-pictures help setup rknn-env test tuf-conformance lint format bench demo broker broker-stop browser lock clean wheelhouse base-images images edge-images edge-bundle docker
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^# *//'
+	@sed -n '2,10p' Makefile | sed 's/^# *//'
 
 setup: $(STAMP)
 
@@ -76,6 +77,16 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The site reads offline from site/index.html; the reference pages are regenerated from the code first.
+docs: setup
+	$(BIN)/python scripts/docs_reference.py
+	$(BIN)/mkdocs build --strict --quiet
+	@echo "docs: site/index.html"
+
+# The pictures in the docs come from a demo run, never drawn by hand.
+docs-pictures: demo
+	$(BIN)/python scripts/docs_pictures.py
+
 bench: setup broker browser
 	$(BIN)/python bench/run.py
 
@@ -116,4 +127,4 @@ lock: setup
 		| grep -vE '^(pip|setuptools|wheel)=='; } > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 clean: broker-stop
-	rm -rf $(VENV) $(RKNN_VENV) .run .pytest_cache .ruff_cache .hypothesis wheelhouse
+	rm -rf $(VENV) $(RKNN_VENV) site .run .pytest_cache .ruff_cache .hypothesis wheelhouse

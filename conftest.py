@@ -16,8 +16,8 @@ TEST_JWT_SECRET = "test-secret-for-the-suite-only-0123456789abcdef"
 
 def pytest_configure(config) -> None:
     """No command the suite runs reads a ``.env`` (a deployment's, made beside the code by following
-    docs/deploy.md, would leak its secrets and broker into every test). Tests that strip the AZAION_
-    variables from a child's environment keep this one; the test of ``.env`` itself drops it."""
+    docs/guides/training-server.md, would leak its secrets and broker into every test). Tests that
+    strip the AZAION_ variables from a child's environment keep this one; the test of ``.env`` itself drops it."""
     import os
 
     os.environ["AZAION_ENV_FILE"] = ""

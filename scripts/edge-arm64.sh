@@ -104,7 +104,7 @@ for target in $targets; do
       else
         echo "edge-arm64: azaion/inference:jetson-arm64 not built: NVIDIA's base image $jetson_base is not" \
           "here (no registry answers this machine). Load it (docker load -i l4t-jetpack-r36.4.0.tar, saved on a" \
-          "machine that can pull nvcr.io) and run this again, or build on the Jetson (docs/deploy.md, "Edge images for arm64")."
+          "machine that can pull nvcr.io) and run this again, or build on the Jetson (docs/guides/devices.md, "Edge images for arm64")."
       fi ;;
   esac
 done

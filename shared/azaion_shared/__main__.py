@@ -9,7 +9,7 @@ from pathlib import Path
 from azaion_shared.cli import add_version, run_main
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m azaion_shared",
         description="Model key, encrypted-model, TLS and fleet-trust (root) tools. The model key is read from "
@@ -67,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     tls.add_argument("--host", action="append", default=[], help="one more name or address for every server")
     tls.add_argument("--days", type=int, default=825, help="validity in days (default 825)")
     tls.add_argument("--owner", type=int, help="chown the server keys to this uid (the images run as 10001)")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     return run_main("azaion_shared", lambda: _run(args))
 
 

@@ -2,7 +2,7 @@
 how many password hashes run at once (argon2 takes 64 MiB each: unbounded, a few dozen concurrent
 logins would exhaust a small server).
 
-In memory, per api process: a restart forgets the windows (documented in docs/fleet.md).
+In memory, per api process: a restart forgets the windows (documented in docs/model-protection.md).
 """
 
 from __future__ import annotations

@@ -21,14 +21,18 @@ the api.
 """
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m console", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_version(parser, "azaion-console")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve"], help="serve the console (default)")
     parser.add_argument("--port", type=port, help="listen on this port instead of AZAION_CONSOLE__PORT (1-65535)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     return run_main("console", lambda: _serve(args))
 
 

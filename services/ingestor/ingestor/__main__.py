@@ -109,7 +109,7 @@ async def run_service(settings) -> None:
     if not xattrs_supported(root.data.images):
         log.warning(
             "the filesystem of %s does not keep user extended attributes: replays after a crash can no longer tell "
-            "a newer version from an older one (see docs/services.md, Ingestor); use ext4, xfs, btrfs or overlayfs",
+            "a newer version from an older one (see docs/guides/ingest.md); use ext4, xfs, btrfs or overlayfs",
             settings.root,
         )
     metrics, health = Metrics(), Health(stale_after=max(60.0, 3 * options.watchdog_seconds))

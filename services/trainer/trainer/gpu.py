@@ -41,5 +41,6 @@ def describe(torch=None, driver: str | bool | None = False) -> str:
         return f"no GPU: training on the CPU (torch {torch.__version__} is built for {wanted}; no NVIDIA driver found)"
     return (
         f"the NVIDIA driver {driver} is here but torch {torch.__version__} cannot use it ({wanted}): training on the "
-        "CPU. Update the driver, or use a trainer image with a torch built for an older CUDA (docs/deploy.md)"
+        "CPU. Update the driver, or use a trainer image with a torch built for an older CUDA "
+        "(docs/guides/training-server.md)"
     )

@@ -11,6 +11,7 @@ router = APIRouter()
 
 @router.get(contract.HEALTH, response_model=contract.Health, tags=["ops"])
 def healthz(found: ServicesDep) -> contract.Health:
+    """`ok` once the user database answers (the compose health check)."""
     found.users.list()  # the database answers
     return contract.Health()
 
@@ -27,6 +28,8 @@ def client_address(request: Request, trusted_proxies: list[str]) -> str:
 
 @router.post(contract.LOGIN, response_model=contract.LoginResponse, tags=["auth"])
 def login(body: contract.LoginRequest, request: Request, found: ServicesDep) -> contract.LoginResponse:
+    """A JWT for an account's email and password (HS256, valid `AZAION_API__TOKEN_MINUTES`); failed
+    attempts are throttled per account and per address (429 with `Retry-After`)."""
     account, address = body.email.strip().lower(), client_address(request, found.options.trusted_proxies)
     wait = max(found.per_account.retry_after(account), found.per_address.retry_after(address))
     if wait:

@@ -12,6 +12,7 @@ router = APIRouter(tags=["resources"])
 
 @router.get(contract.RESOURCE, response_class=FileResponse)
 def get_resource(name: ResourceName, user: CurrentUser, found: ServicesDep):
+    """A stored resource's bytes: the small part of a protected model (`azaion.v7.onnx.small`)."""
     path = found.resources.path(name)
     if not path.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no resource {name}")
@@ -20,6 +21,7 @@ def get_resource(name: ResourceName, user: CurrentUser, found: ServicesDep):
 
 @router.put(contract.RESOURCE, response_model=contract.Stored)
 async def put_resource(name: ResourceName, request: Request, user: CurrentUser, found: ServicesDep) -> contract.Stored:
+    """Store the request's raw body under the name (upload roles only; 413 over the size limit)."""
     require_upload(user, "upload")
     store = found.resources
     declared = request.headers.get("content-length")
