@@ -83,16 +83,16 @@ CASES = [
     ),
     # settings that take a list or a map, typed as people type them into .env
     (
-        "api-trusted-proxies-not-json",
+        "api-trusted-proxies-broken-json",
         ["api", "users", "list"],
-        {"AZAION_API__TRUSTED_PROXIES": "10.0.0.1"},
-        ["AZAION_API__TRUSTED_PROXIES", "not JSON", '["10.0.0.1"]'],
+        {"AZAION_API__TRUSTED_PROXIES": '["10.0.0.1"'},
+        ["AZAION_API__TRUSTED_PROXIES", "not a JSON list", "write it plainly: a,b"],
     ),
     (
-        "trainer-export-formats-with-commas",
+        "trainer-export-formats-broken-json",
         ["trainer", "release", "list"],
-        {"AZAION_TRAINER__EXPORT_FORMATS": "onnx,rknn"},
-        ["AZAION_TRAINER__EXPORT_FORMATS", "not JSON", '["onnx", "rknn"]'],
+        {"AZAION_TRAINER__EXPORT_FORMATS": "[onnx, rknn]"},
+        ["AZAION_TRAINER__EXPORT_FORMATS", "not a JSON list", "a,b"],
     ),
     (
         "inference-lines-not-json",
@@ -101,10 +101,10 @@ CASES = [
         ["AZAION_INFERENCE__LINES", "not JSON"],
     ),
     (
-        "console-metrics-not-json",
+        "console-metrics-neither-json-nor-pairs",
         ["console"],
         {"AZAION_CONSOLE__METRICS": "http://ingestor:9100/metrics"},
-        ["AZAION_CONSOLE__METRICS", "not JSON", "map"],
+        ["AZAION_CONSOLE__METRICS", "neither JSON nor NAME=VALUE pairs"],
     ),
     # silent success on nonsense
     ("synth-flyover-without-mp4", ["trainer", "synth", "flyover", "--out", "flyover"], {}, ["--out", ".mp4"]),

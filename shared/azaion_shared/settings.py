@@ -16,12 +16,22 @@ so a forgotten ``.env`` fails at start instead of running with a known password.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from azaion_shared.errors import ConfigError
 
@@ -37,6 +47,44 @@ PLACEHOLDER_SECRETS = frozenset(
 )
 
 Environment = Literal["development", "test", "production"]
+
+
+def _json(text: str, kind: str, plain: str) -> Any:
+    """JSON, or a ValueError that says what was wrong and the plain way to write it (the field's error)."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{text[:60]!r} is not a JSON {kind} ({exc}); or write it plainly: {plain}") from None
+
+
+def _json_or_commas(value: Any) -> Any:
+    """A list from the environment as people write it: JSON (`["a", "b"]`) or comma-separated (`a,b`)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        return _json(text, "list", "a,b")
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _json_or_pairs(value: Any) -> Any:
+    """A map of words from the environment: JSON (`{"a": "x"}`) or `a=x,b=y`."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("{"):
+        return _json(text, "map", "a=x,b=y")
+    pairs = [item.strip() for item in text.split(",") if item.strip()]
+    if not all("=" in pair for pair in pairs):
+        raise ValueError(f"{text[:60]!r} is neither JSON nor NAME=VALUE pairs separated by commas")
+    return {name.strip(): found.strip() for name, found in (pair.split("=", 1) for pair in pairs)}
+
+
+#: A list of words or paths (no commas inside an item), written as JSON or comma-separated.
+WordList = Annotated[list[str], NoDecode, BeforeValidator(_json_or_commas)]
+PathList = Annotated[list[Path], NoDecode, BeforeValidator(_json_or_commas)]
+#: A map of names to words or URLs, written as JSON or as NAME=VALUE pairs separated by commas.
+WordMap = Annotated[dict[str, str], NoDecode, BeforeValidator(_json_or_pairs)]
 
 
 def is_placeholder(value: str) -> bool:

@@ -1,10 +1,18 @@
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from azaion_shared.errors import ConfigError
-from azaion_shared.settings import AzaionSettings, RabbitSettings, is_placeholder, load_settings
+from azaion_shared.settings import (
+    AzaionSettings,
+    PathList,
+    RabbitSettings,
+    WordList,
+    WordMap,
+    is_placeholder,
+    load_settings,
+)
 
 
 class ServiceSettings(AzaionSettings):
@@ -126,3 +134,57 @@ def test_model_key_is_a_setting_checked_when_settings_are_built(tmp_path, monkey
     monkeypatch.setenv("AZAION_MODEL_KEY", "changethis")
     with pytest.raises(ConfigError, match="placeholder secret in AZAION_MODEL_KEY"):
         load_settings(WithKey)
+
+
+class ListedSettings(AzaionSettings):
+    class Nested(BaseModel):
+        formats: WordList = ["onnx"]
+        metrics: WordMap = {}
+
+    proxies: WordList = []
+    keys: PathList = []
+    nested: Nested = Nested()
+
+
+@pytest.mark.parametrize(
+    ("variable", "written", "read"),
+    [
+        ("AZAION_PROXIES", "10.0.0.1", ["10.0.0.1"]),
+        ("AZAION_PROXIES", " 10.0.0.1 , 10.0.0.2,", ["10.0.0.1", "10.0.0.2"]),
+        ("AZAION_PROXIES", '["10.0.0.1", "10.0.0.2"]', ["10.0.0.1", "10.0.0.2"]),
+        ("AZAION_KEYS", "/keys/a.pub,/keys/b.pub", [Path("/keys/a.pub"), Path("/keys/b.pub")]),
+        ("AZAION_NESTED__FORMATS", "onnx,rknn", ["onnx", "rknn"]),
+        ("AZAION_NESTED__METRICS", "ingestor=http://i:8081/metrics", {"ingestor": "http://i:8081/metrics"}),
+        ("AZAION_NESTED__METRICS", '{"a": "http://x/m?a=1"}', {"a": "http://x/m?a=1"}),
+    ],
+)
+def test_lists_and_maps_read_as_json_or_as_people_write_them(monkeypatch, tmp_path, variable, written, read):
+    for source in ("environment", ".env"):
+        monkeypatch.delenv(variable, raising=False)
+        if source == "environment":
+            monkeypatch.setenv(variable, written)
+        else:
+            (tmp_path / ".env").write_text(f"{variable}='{written}'\n")
+            monkeypatch.setenv("AZAION_ENV_FILE", str(tmp_path / ".env"))
+        settings = load_settings(ListedSettings)
+        value = {
+            "AZAION_PROXIES": settings.proxies,
+            "AZAION_KEYS": settings.keys,
+            "AZAION_NESTED__FORMATS": settings.nested.formats,
+            "AZAION_NESTED__METRICS": settings.nested.metrics,
+        }[variable]
+        assert value == read, source
+
+
+@pytest.mark.parametrize(
+    ("variable", "written", "says"),
+    [
+        ("AZAION_PROXIES", '["10.0.0.1"', "is not a JSON list"),
+        ("AZAION_NESTED__METRICS", "http://i:8081/metrics", "neither JSON nor NAME=VALUE pairs"),
+        ("AZAION_NESTED__METRICS", '{"a": ', "is not a JSON map"),
+    ],
+)
+def test_a_list_or_map_that_is_neither_names_the_variable(monkeypatch, variable, written, says):
+    monkeypatch.setenv(variable, written)
+    with pytest.raises(ConfigError, match=f"{variable}: .*{says}"):
+        load_settings(ListedSettings)

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from azaion_shared.cdn import CdnSettings
 from azaion_shared.errors import ConfigError
-from azaion_shared.settings import AzaionSettings, is_placeholder
+from azaion_shared.settings import AzaionSettings, WordList, is_placeholder
 
 MIN_SECRET_LENGTH = 32
 #: A random 32-character secret has about 25 distinct characters; "aaaa…" or "abab…" have 1 or 2.
@@ -35,10 +35,10 @@ class ApiOptions(BaseModel):
     concurrent_logins: int = Field(
         4, ge=1, description="Password hashes at once (64 MiB each); beyond it a login gets 503 with Retry-After."
     )
-    trusted_proxies: list[str] = Field(
+    trusted_proxies: WordList = Field(
         default_factory=list,
-        description="Addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated JSON "
-        "list); from any other peer the header is ignored.",
+        description="Addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated, or "
+        "a JSON list); from any other peer the header is ignored.",
     )
     tls_cert: Path | None = Field(
         None, description="PEM certificate to serve HTTPS with (with tls_key); `python -m azaion_shared tls` makes one."

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
 
-from azaion_shared.settings import AzaionSettings
+from azaion_shared.settings import AzaionSettings, WordMap
 
 
 class ConsoleOptions(BaseModel):
@@ -18,12 +18,12 @@ class ConsoleOptions(BaseModel):
     api_allow_insecure_http: bool = Field(
         False, description="Allow a plain http:// api_url to a host other than loopback (a trusted network only)."
     )
-    metrics: dict[str, str] = Field(
+    metrics: WordMap = Field(
         default_factory=lambda: {
             "ingestor": "http://ingestor:8081/metrics",
             "augmentor": "http://augmentor:8082/metrics",
         },
-        description="Each service's /metrics (JSON). Every address a name resolves to is read: each augmentor "
+        description="Each service's /metrics: `name=URL,name=URL` (or a JSON map). Every address a name resolves to is read: each augmentor "
         "replica of `docker compose --scale` counts.",
     )
     refresh_seconds: float = Field(10.0, gt=0, description="How often the overview refreshes itself.")

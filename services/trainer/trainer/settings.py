@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 from azaion_shared.api_client import ApiClientSettings
 from azaion_shared.cdn import CdnSettings
 from azaion_shared.model_formats import ONNX
-from azaion_shared.settings import AzaionSettings, ModelKeyFields
+from azaion_shared.settings import AzaionSettings, ModelKeyFields, WordList
 
 #: Production defaults (DESIGN.md, "Configuration").
 PRODUCTION = {"model": "yolo11m.yaml", "epochs": 120, "batch": 11, "imgsz": 1280, "export_imgsz": 1280}
@@ -41,8 +41,8 @@ class TrainerOptions(BaseModel):
     export_imgsz: int | None = Field(None, ge=32)
     export_batch: int = Field(4, ge=1)
     resource_name: str = Field(ONNX.resource(), description="Name the ONNX model is published under.")
-    export_formats: list[str] = Field(
-        default_factory=lambda: [ONNX.name], description="Formats `run` exports and publishes: onnx, tensorrt, rknn."
+    export_formats: WordList = Field(
+        default_factory=lambda: [ONNX.name], description="Formats `run` exports and publishes: onnx, tensorrt, rknn (comma-separated, or a JSON list)."
     )
     rknn_python: Path = Field(
         Path("/opt/rknn/bin/python"), description="Python of the rknn-toolkit2 virtualenv (make rknn-env)."
