@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 from azaion_shared.errors import ConfigError
 from azaion_shared.settings import (
@@ -138,11 +138,11 @@ def test_model_key_is_a_setting_checked_when_settings_are_built(tmp_path, monkey
 
 class ListedSettings(AzaionSettings):
     class Nested(BaseModel):
-        formats: WordList = ["onnx"]
-        metrics: WordMap = {}
+        formats: WordList = Field(default_factory=lambda: ["onnx"])
+        metrics: WordMap = Field(default_factory=dict)
 
-    proxies: WordList = []
-    keys: PathList = []
+    proxies: WordList = Field(default_factory=list)
+    keys: PathList = Field(default_factory=list)
     nested: Nested = Nested()
 
 

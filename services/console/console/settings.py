@@ -23,8 +23,8 @@ class ConsoleOptions(BaseModel):
             "ingestor": "http://ingestor:8081/metrics",
             "augmentor": "http://augmentor:8082/metrics",
         },
-        description="Each service's /metrics: `name=URL,name=URL` (or a JSON map). Every address a name resolves to is read: each augmentor "
-        "replica of `docker compose --scale` counts.",
+        description="Each service's /metrics: `name=URL,name=URL` (or a JSON map). Every address a name "
+        "resolves to is read: each augmentor replica of `docker compose --scale` counts.",
     )
     refresh_seconds: float = Field(10.0, gt=0, description="How often the overview refreshes itself.")
     session_minutes: int = Field(480, ge=1, description="How long a login lasts.")

@@ -42,7 +42,8 @@ class TrainerOptions(BaseModel):
     export_batch: int = Field(4, ge=1)
     resource_name: str = Field(ONNX.resource(), description="Name the ONNX model is published under.")
     export_formats: WordList = Field(
-        default_factory=lambda: [ONNX.name], description="Formats `run` exports and publishes: onnx, tensorrt, rknn (comma-separated, or a JSON list)."
+        default_factory=lambda: [ONNX.name],
+        description="Formats `run` exports and publishes: onnx, tensorrt, rknn (comma-separated, or a JSON list).",
     )
     rknn_python: Path = Field(
         Path("/opt/rknn/bin/python"), description="Python of the rknn-toolkit2 virtualenv (make rknn-env)."
