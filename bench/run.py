@@ -45,6 +45,8 @@ def load(path: Path):
 
 
 HEADER = ["| bench | benchmark | goal | measured | met | measured on |", "|---|---|---|---|---|---|"]
+#: the part of RESULTS.md the documentation site's Benchmarks page includes (pymdownx.snippets' sections)
+MARKS = ("<!-- --8<-- [start:table] -->", "<!-- --8<-- [end:table] -->")
 
 
 def read_results(path: Path) -> tuple[list[str], list[str]]:
@@ -54,7 +56,8 @@ def read_results(path: Path) -> tuple[list[str], list[str]]:
     lines = path.read_text().splitlines()
     rows = [line for line in lines if line.startswith("| ") and line not in HEADER[:1]]
     end = max((i for i, line in enumerate(lines) if line.startswith("|")), default=len(lines) - 1)
-    return rows, [line for line in lines[end + 1 :] if not line.startswith("Failed to run:")]
+    notes = [line for line in lines[end + 1 :] if not line.startswith("Failed to run:") and line not in MARKS]
+    return rows, notes
 
 
 def main(argv: list[str]) -> int:
@@ -83,6 +86,7 @@ def main(argv: list[str]) -> int:
     lines = [
         "# Benchmark results",
         "",
+        MARKS[0],
         f"Last written on {now} by `python bench/run.py {' '.join(argv[1:])}`".rstrip() + f"; machine: {machine()}.",
         "Each row says when it was measured; the notes below say what the figures mean.",
         "",
@@ -91,6 +95,7 @@ def main(argv: list[str]) -> int:
     ]
     if failed:
         lines += ["", f"Failed to run: {', '.join(failed)} (see the console output)."]
+    lines.append(MARKS[1])
     (HERE / "RESULTS.md").write_text("\n".join(lines + notes) + "\n")
     print("\n" + "\n".join(HEADER + [row for name in fresh for row in fresh[name]]))
     print(f"\nwrote {HERE / 'RESULTS.md'}")
