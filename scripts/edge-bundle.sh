@@ -27,9 +27,16 @@ if [[ "$(docker image inspect -f '{{.Architecture}}' "$image" 2>/dev/null)" != a
     || { echo "edge-bundle: no arm64 $image to bundle (above: what it needs)" >&2; exit 1; }
 fi
 
+# A line every 5 s while a long step writes a file: how many MB it has so far.
+watch_size() {  # FILE WHAT
+  while sleep 5; do echo "edge-bundle: $2: $(du -sm "$1" 2>/dev/null | cut -f1) MB so far"; done
+}
+
 work=$(mktemp -d /tmp/azaion-bundle.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+watch_size "$work" "saving $image" & watcher=$!
+trap 'kill "${watcher:-}" 2>/dev/null; rm -rf "$work"' EXIT
 docker save "$image" | tar -x -C "$work"
+kill "$watcher" 2>/dev/null || true
 dir="$work/azaion-edge"
 mkdir -p "$dir/certs" "$dir/keys" "$dir/edge/input" "$dir/edge/output"
 cp docker-compose.edge.yml "$dir/"
@@ -88,7 +95,9 @@ the live view is on port 8090. A new release on the channel is fetched, verified
 while the video runs.
 EOF
 mkdir -p "$out"
+watch_size "$bundle.part" "compressing" & watcher=$!
 tar -C "$work" -c . | gzip -6 >"$bundle.part"
+kill "$watcher" 2>/dev/null || true
 mv "$bundle.part" "$bundle"
 size=$(du -m "$bundle" | cut -f1)
 echo "edge-bundle: $bundle ($size MB; $image $(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%d MB", $1/1048576}') unpacked) in $((SECONDS - started)) s"

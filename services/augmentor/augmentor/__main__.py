@@ -80,11 +80,10 @@ async def run_replica(settings) -> None:
 
 
 def process_locally(settings, names: list[str]) -> int:
-    from tqdm import tqdm
-
     from augmentor.processor import Processor
     from azaion_shared.atomic import clean_temp_files
     from azaion_shared.paths import DataRoot
+    from azaion_shared.progress import progress
 
     root = DataRoot(settings.root).ensure()
     log.info("data-processed/: %s", clean_temp_files(root.processed.path, max_age=settings.temp_max_age))
@@ -99,7 +98,7 @@ def process_locally(settings, names: list[str]) -> int:
         )
     names = names or [n for n in root.data.names() if processor.needs_work(n)]
     counts: dict[str, int] = {}
-    for name in tqdm(names, desc="augment", unit="image", disable=not sys.stderr.isatty()):
+    for name in progress(names, "augment", "image"):
         result = processor.process(name)
         counts[result.status] = counts.get(result.status, 0) + 1
     print("augmentor: " + (", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to do"))

@@ -4,6 +4,7 @@ whose ground truth follows the moving vehicles."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -124,3 +125,16 @@ def test_score_counts_matches_by_class_and_iou():
     # frame 1: the car
     assert (found["true_positives"], found["false_positives"], found["missed"]) == (2, 2, 1)
     assert found["precision"] == 0.5 and found["recall"] == 0.667 and found["frames"] == 2
+
+
+def test_the_command_line_says_how_far_along_it_is_off_a_terminal(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AZAION_") or k == "AZAION_ENV_FILE"}
+    for argv, said in [
+        (["dataset", "--out", str(tmp_path / "d"), "--count", "3", "--size", "96"], "synth dataset: 3 scenes in "),
+        (["flyover", "--out", str(tmp_path / "f.mp4"), "--frames", "4"], "synth flyover: 4 frames in "),
+    ]:
+        done = subprocess.run(
+            [sys.executable, "-m", "trainer", "synth", *argv], capture_output=True, text=True, env=env, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert said in done.stderr and "\r" not in done.stderr  # a line, not a bar redrawn into a pipe

@@ -196,11 +196,11 @@ def _run(args) -> int:
         from trainer import synth
 
         if args.kind == "dataset":
-            folder = synth.write_dataset(args.out, args.count, args.seed, args.size)
+            folder = synth.write_dataset(args.out, args.count, args.seed, args.size, show_progress=True)
             print(f"{folder}: {args.count} scenes, synthetic (drawn, not photographed), with YOLO labels")
         else:
             flyover = synth.Flyover.aerial_4k(args.seed, args.frames) if args.uhd else None
-            video = synth.write_flyover(args.out, args.seed, args.frames, args.fps, flyover=flyover)
+            video = synth.write_flyover(args.out, args.seed, args.frames, args.fps, flyover=flyover, show_progress=True)
             print(f"{video}: {args.frames} frames of a synthetic flyover; ground truth in {video.name}.truth.jsonl")
         return 0
     settings = service_settings(TrainerSettings, root="uses")

@@ -28,6 +28,7 @@ from azaion_shared.atomic import atomic_write_text, fsync_dir, temp_path_for
 from azaion_shared.errors import LabelError
 from azaion_shared.labels import parse_labels
 from azaion_shared.paths import DataRoot, DatasetDir
+from azaion_shared.progress import progress
 from trainer.classes import HEAD_SIZE, padded_names
 from trainer.errors import DatasetError
 
@@ -165,10 +166,10 @@ class _Part:
 
 def _link_chunk(job) -> _Part:
     """Validate and link the planned pairs; returns what was used, found corrupt, and seen."""
-    root, out, plan, known = job
+    root, out, plan, known, show_progress = job
     part = _Part(histogram={s: Counter() for s in SPLITS})
     src_images, src_labels = str(root.processed.images), str(root.processed.labels)
-    for split, members in plan:
+    for split, members in progress(plan, "dataset", "annotation") if show_progress else plan:
         dst_images, dst_labels = f"{out}/{split}/images", f"{out}/{split}/labels"
         used = 0
         for name in members:
@@ -215,7 +216,10 @@ def form_dataset(
     seed: int = 0,
     ratios: SplitRatios = SplitRatios(),
     variants_in_eval: bool = False,
+    show_progress: bool = False,
 ) -> DatasetResult:
+    """Form ``datasets/{run}/`` from the augmentor's complete annotations (``show_progress``: how far
+    along, on standard error)."""
     groups = complete_groups(root)
     if not groups:
         raise DatasetError(
@@ -227,7 +231,7 @@ def form_dataset(
     # under the run's name, and never removes a folder another live trainer is building.
     building = temp_path_for(out)
     try:
-        result = _build(root, run, out, building, classes, groups, seed, ratios, variants_in_eval)
+        result = _build(root, run, out, building, classes, groups, seed, ratios, variants_in_eval, show_progress)
         _swap_into_place(building, out)
     finally:
         if building.exists():
@@ -246,7 +250,7 @@ def _swap_into_place(building: Path, out: Path) -> None:
         shutil.rmtree(previous, ignore_errors=True)
 
 
-def _build(root, run, out, building, classes, groups, seed, ratios, variants_in_eval) -> DatasetResult:
+def _build(root, run, out, building, classes, groups, seed, ratios, variants_in_eval, show_progress) -> DatasetResult:
     """Link the dataset into ``building``; paths written inside it (data.yaml) name ``out``."""
     dirs = {s: (building / s / "images", building / s / "labels") for s in SPLITS}
     for images, labels in dirs.values():
@@ -262,7 +266,7 @@ def _build(root, run, out, building, classes, groups, seed, ratios, variants_in_
         members = groups[original] if split == "train" or variants_in_eval else groups[original][:1]
         plan.append((split, members))
     # One process: measured with two, forking and pickling the plan cost more than they saved.
-    parts = [_link_chunk((root, building, plan, known))]
+    parts = [_link_chunk((root, building, plan, known, show_progress))]
     histogram = {s: Counter() for s in SPLITS}
     lines: list[str] = []
     for part in parts:

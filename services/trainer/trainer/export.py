@@ -24,6 +24,7 @@ from azaion_shared.atomic import atomic_write_bytes, atomic_write_text
 from azaion_shared.model_formats import ONNX, RKNN, TENSORRT, engine_resource
 from azaion_shared.model_info import ModelInfo, make_bundle
 from azaion_shared.paths import DataRoot
+from azaion_shared.progress import working
 from azaion_shared.vendors import onnxruntime, tensorrt
 from trainer.archive import _copy
 from trainer.errors import ExportError
@@ -61,12 +62,13 @@ def export(
     started = time.perf_counter()
     log.info("exporting %s as %s ...", weights, request.describe())
     name = request.format.name
-    if name == ONNX.name:
-        path, resource, meta = _onnx(root, weights, version, request, onnx_resource)
-    elif name == TENSORRT.name:
-        path, resource, meta = _tensorrt(root, weights, version, request)
-    else:
-        path, resource, meta = _rknn(root, weights, version, request, rknn_python, samples or [])
+    with working(f"export {name}"):
+        if name == ONNX.name:
+            path, resource, meta = _onnx(root, weights, version, request, onnx_resource)
+        elif name == TENSORRT.name:
+            path, resource, meta = _tensorrt(root, weights, version, request)
+        else:
+            path, resource, meta = _rknn(root, weights, version, request, rknn_python, samples or [])
     seconds = time.perf_counter() - started
     meta = meta | {
         "format": name,

@@ -76,6 +76,7 @@ class Pipeline:
             o.seed,
             dataset.SplitRatios(o.train_ratio, o.valid_ratio, o.test_ratio),
             o.variants_in_eval,
+            show_progress=True,
         )
         print(DatasetDir(result.path).histogram_text.read_text(), end="")
         print(

@@ -24,6 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from azaion_shared.progress import progress
+
 #: The classes drawn, by the project's ids (trainer/classes.yaml).
 CLASSES = {0: "person", 1: "car", 2: "truck", 6: "armored_vehicle", 13: "building"}
 GROUNDS = ("field", "asphalt", "sand", "snow")
@@ -315,12 +317,14 @@ def _shade(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(shaded, (3, 3), 0) if rng.random() < 0.4 else shaded
 
 
-def write_dataset(folder: str | Path, count: int, seed: int = 0, size: int = 320) -> Path:
-    """``count`` scenes as ``folder/images/synth-{i}.jpg`` + ``folder/labels/synth-{i}.txt``."""
+def write_dataset(folder: str | Path, count: int, seed: int = 0, size: int = 320, show_progress: bool = False) -> Path:
+    """``count`` scenes as ``folder/images/synth-{i}.jpg`` + ``folder/labels/synth-{i}.txt``; with
+    ``show_progress``, how far along on standard error (azaion_shared.progress)."""
     folder = Path(folder)
     (folder / "images").mkdir(parents=True, exist_ok=True)
     (folder / "labels").mkdir(parents=True, exist_ok=True)
-    for i in range(count):
+    indices = progress(range(count), "synth dataset", "scene") if show_progress else range(count)
+    for i in indices:
         image, boxes = scene(seed * 1_000_003 + i, size, size)
         cv2.imwrite(str(folder / "images" / f"synth-{seed}-{i:05d}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
         (folder / "labels" / f"synth-{seed}-{i:05d}.txt").write_text("".join(b.yolo(size, size) + "\n" for b in boxes))
@@ -417,9 +421,11 @@ def write_flyover(
     fps: float = 10.0,
     size=(640, 360),
     flyover: Flyover | None = None,
+    show_progress: bool = False,
 ) -> Path:
     """The flyover as an mp4, and ``{video}.truth.jsonl`` beside it: per frame the ground-truth boxes
-    (with each object's ``id``). ``flyover``: another than the default one of ``seed``, ``frames``, ``size``."""
+    (with each object's ``id``). ``flyover``: another than the default one of ``seed``, ``frames``, ``size``;
+    ``show_progress``: how far along on standard error."""
     video = Path(video)
     video.parent.mkdir(parents=True, exist_ok=True)
     flyover = flyover or Flyover(seed, frame=size, frames=frames)
@@ -427,7 +433,8 @@ def write_flyover(
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
     truth = video.with_name(video.name + ".truth.jsonl")
     with truth.open("w") as out:
-        for index, (frame, boxes) in enumerate(flyover):
+        frames = progress(flyover, "synth flyover", "frame", total=flyover.frames) if show_progress else flyover
+        for index, (frame, boxes) in enumerate(frames):
             writer.write(frame)
             record = {
                 "frame": index,
