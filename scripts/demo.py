@@ -343,7 +343,7 @@ def evaluate_separately(demo: Demo) -> dict:
     here = Path.cwd()
     os.chdir(ROOT)  # ultralytics' validator makes runs/detect/val* in the working directory
     try:
-        map50_95, map50 = evaluate(demo.root.current_model, data, "val", 320, "cpu")
+        map50_95, map50, _ = evaluate(demo.root.current_model, data, "val", 320, "cpu")
     finally:
         os.chdir(here)
     log(f"scored on {EVALUATION_SCENES} separately generated scenes: mAP50 {map50:.3f} (mAP50-95 {map50_95:.3f})")

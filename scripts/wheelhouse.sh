@@ -9,6 +9,12 @@
 #   inference-arm64   the inference service + rknn-toolkit-lite2 + every dependency at the versions of
 #                     constraints.txt, for Python 3.11 (the cpu-arm64 and rockchip-arm64 images)
 #   inference-jetson  the pins of services/inference/requirements-jetson.txt (JetPack 6, Python 3.10)
+# TORCH_INDEX_URL: another source of the trainer's torch and torchvision at the same versions, for a
+# GPU server whose NVIDIA driver is older than the default build's CUDA needs (PyPI's torch 2.14.1 is
+# the CUDA 13.0 build: a 580-series driver or newer). PyTorch's own index holds a build per CUDA:
+#   TORCH_INDEX_URL=https://download.pytorch.org/whl/cu126 make images SERVICES=trainer   (driver 525 or newer)
+# pip takes the local build (2.14.1+cu126) over PyPI's (2.14.1) since it sorts higher; the rest still
+# comes from the usual index. Remove wheelhouse/trainer first when switching builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pip="${PIP:-.venv/bin/pip}"
@@ -41,6 +47,9 @@ for service in "${@:-api ingestor augmentor console trainer inference}"; do
       inference-jetson)
         quiet_pip download --quiet --no-deps --dest "$dir" "${aarch64_wheels[@]}" --python-version 3.10 \
           -r services/inference/requirements-jetson.txt ;;
+      trainer)
+        $pip wheel --quiet --wheel-dir "$dir" -c constraints.txt ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} \
+          "./shared$(extras "$one")" "./services/$one" "dumb-init==1.2.5" ;;
       *)
         $pip wheel --quiet --wheel-dir "$dir" -c constraints.txt \
           "./shared$(extras "$one")" "./services/$one" "dumb-init==1.2.5" ;;

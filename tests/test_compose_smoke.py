@@ -1,6 +1,7 @@
 """CI smoke test of the containers: build the light images with no network in the build, bring up
-rabbitmq + api + ingestor + two augmentor replicas (--scale) with docker-compose.yml, publish
-annotations, see them ingested and augmented in the shared data volume, take it all down.
+rabbitmq + api + ingestor + two augmentor replicas (--scale) + the console with docker-compose.yml,
+publish annotations, see them ingested and augmented in the shared data volume, log in to the console
+through its published port and see them counted there, take it all down.
 
 Docker is started here when it is not running (scripts/docker.sh, root). Where it cannot run, the
 test fails and says why: it is not skipped. The time each phase took is printed and written to
@@ -28,7 +29,7 @@ from azaion_shared.paths import DataRoot, variant_stem
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT = "azaionsmoke"
-SERVICES = ["rabbitmq", "api", "ingestor", "augmentor"]
+SERVICES = ["rabbitmq", "api", "ingestor", "augmentor", "console"]
 UID = 10001  # the user the images run as
 
 
@@ -79,7 +80,7 @@ def test_compose_stack_ingests_and_augments(tmp_path):
     t = t0 = time.monotonic()
     sh("scripts/docker.sh", "start")
     t = lap("docker engine", t)
-    build_env = os.environ | {"SERVICES": "api ingestor augmentor", "TAG": "smoke", "RABBITMQ_LOCAL": "1"}
+    build_env = os.environ | {"SERVICES": "api ingestor augmentor console", "TAG": "smoke", "RABBITMQ_LOCAL": "1"}
     build_env.setdefault("BASE", "azaion/python-base:bookworm")  # CI has no registry
     if build_env["BASE"] == "azaion/python-base:bookworm":
         sh("scripts/base-images.sh", timeout=900)
@@ -93,7 +94,12 @@ def test_compose_stack_ingests_and_augments(tmp_path):
     certs = tmp_path / "certs"  # the README's way: a private CA, the api's key readable by the image's user
     sh(sys.executable, "-m", "azaion_shared", "tls", "--out", str(certs), "--owner", str(UID))
     certs.chmod(0o755)
-    ports = {"RABBITMQ_STREAM_PORT": free_port(), "RABBITMQ_AMQP_PORT": free_port(), "API_PORT": free_port()}
+    ports = {
+        "RABBITMQ_STREAM_PORT": free_port(),
+        "RABBITMQ_AMQP_PORT": free_port(),
+        "API_PORT": free_port(),
+        "CONSOLE_PORT": free_port(),
+    }
     envfile = env_file(tmp_path / "smoke.env")
     compose_env = (
         os.environ
@@ -106,6 +112,7 @@ def test_compose_stack_ingests_and_augments(tmp_path):
             "API_IMAGE": "azaion/api:smoke",
             "INGESTOR_IMAGE": "azaion/ingestor:smoke",
             "AUGMENTOR_IMAGE": "azaion/augmentor:smoke",
+            "CONSOLE_IMAGE": "azaion/console:smoke",
         }
     )
     compose = ["docker-compose", "-p", PROJECT, "--env-file", str(envfile), "-f", str(REPO / "docker-compose.yml")]
@@ -175,6 +182,30 @@ def test_compose_stack_ingests_and_augments(tmp_path):
         ca = ssl.create_default_context(cafile=str(certs / "ca.crt"))  # HTTPS, verified against the site CA
         assert httpx.get(f"https://127.0.0.1:{ports['API_PORT']}/healthz", timeout=10, verify=ca).status_code == 200
         t = lap("publish, ingest, augment", t)
+
+        # The console: its login page through the published port, an Admin of the api let in, the
+        # annotations just ingested counted on its overview (it reads the same volume, read-only).
+        console = f"http://127.0.0.1:{ports['CONSOLE_PORT']}"
+        page = httpx.get(f"{console}/login", timeout=10)
+        assert page.status_code == 200 and 'name="password"' in page.text, page.text[:500]
+        password = secrets.token_urlsafe(16)
+        add_admin = ["python", "-m", "api", "users", "add", "admin@smoke.local", "--role", "Admin", "--password-stdin"]
+        added = subprocess.run(
+            [*compose, "exec", "-T", "api", *add_admin],
+            input=password,
+            capture_output=True,
+            text=True,
+            env=compose_env,
+            timeout=120,
+        )
+        assert added.returncode == 0, added.stderr
+        with httpx.Client(base_url=console, timeout=20) as browser:
+            answer = browser.post("/login", data={"email": "admin@smoke.local", "password": password})
+            assert answer.status_code == 303, answer.text[:500]
+            overview = browser.get("/")
+            assert overview.status_code == 200, overview.text[:500]
+            assert "validated (data/)" in overview.text and "Training runs" in overview.text
+        t = lap("console", t)
     finally:
         sh(*compose, "down", "-v", "--remove-orphans", env=compose_env, check=False, timeout=300)
         shutil.rmtree(data, ignore_errors=True)

@@ -74,7 +74,7 @@ def make_root(root: Path) -> dict:
         "publish": True,
         "reason": "no current model: the first one is published",
         "split": "test",
-        "new_map50_95": 0.3,
+        "new_map50_95": 0.3763321118012422,
         "new_map50": 0.65,
         "current_map50_95": None,
         "current_map50": None,
@@ -89,7 +89,14 @@ def make_root(root: Path) -> dict:
     (run / "dataset-data.yaml").write_text("names:\n  0: person\n  1: car\n  2: truck\n")
     plot = np.full((120, 160, 3), 230, np.uint8)
     cv2.line(plot, (10, 110), (150, 10), (200, 60, 20), 3)
-    cv2.imwrite(str(run / "confusion_matrix.png"), plot)
+    cv2.imwrite(str(run / "confusion_matrix.png"), plot)  # ultralytics' 80 x 80 plot: hidden by confusion.json
+    cv2.imwrite(str(run / "PR_curve.png"), plot)
+    confusion = {
+        "split": "test",
+        "classes": ["car", "truck", "background"],
+        "counts": [[9, 1, 2], [0, 3, 0], [1, 0, 0]],
+    }
+    (run / "confusion.json").write_text(json.dumps(confusion))
     (models / "run-b").mkdir()
     (models / "run-b" / "results.csv").write_text("\n".join([header, rows[0]]) + "\n")
     (models / "azaion.pt.json").write_text(json.dumps({"run": "run-a"}))
@@ -235,12 +242,26 @@ def test_console_in_a_browser(api_server, metrics_servers, tmp_path):
             assert "jetson-7" in devices_table and "STALE: metadata not confirmed fresh yet" in devices_table
             runs = driver.find_element(By.ID, "runs").text
             assert "run-a" in runs and "promoted" in runs and "run-b" in runs
+            assert "mAP50-95 (valid)" in runs and "0.300 0.650" in runs  # the split named, figures to 3 decimals
+            assert "24.5" in driver.find_element(By.CSS_SELECTOR, "#devices td.fps").text
+            seen = driver.find_element(By.CSS_SELECTOR, "#devices time")  # a relative time, the exact one on hover
+            assert seen.text.endswith("ago") or seen.text == "just now", seen.text
+            assert seen.get_attribute("title").endswith(" UTC")
+            age = driver.find_element(By.CSS_SELECTOR, "#age time")
+            assert age.text.endswith("s ago") or age.text == "just now"
             driver.save_screenshot(str(tmp_path / "overview.png"))
             # it refreshes itself without reloading the page
             driver.execute_script("window.notReloaded = true")
             ingestor.offset.set(1300)
             wait.until(lambda d: d.find_element(By.ID, "offset").text == "1300")
             assert driver.execute_script("return window.notReloaded") is True
+            # the ingestor's metrics through the console, not a link to a port a browser cannot reach
+            driver.find_element(By.LINK_TEXT, "offset").click()
+            wait.until(lambda d: d.find_elements(By.ID, "samples"))
+            assert "ingestor_offset 1300.000" in driver.find_element(By.ID, "samples").text
+            assert urls["ingestor"] in driver.find_element(By.TAG_NAME, "body").text  # where it was read from
+            driver.back()
+            wait.until(lambda d: d.find_elements(By.LINK_TEXT, "run-a"))
             # a run: its charts drawn, ultralytics' plot shown, the gate and the dataset
             driver.find_element(By.LINK_TEXT, "run-a").click()
             wait.until(lambda d: d.find_elements(By.ID, "charts"))
@@ -248,9 +269,13 @@ def test_console_in_a_browser(api_server, metrics_servers, tmp_path):
             assert len(lines) >= 8 and all(len(line.get_attribute("points").split()) == 4 for line in lines)
             svg = driver.find_element(By.CSS_SELECTOR, "#charts svg")
             assert svg.size["width"] > 100 and svg.size["height"] > 40
-            plot = driver.find_element(By.CSS_SELECTOR, "img[alt='confusion_matrix.png']")
+            plot = driver.find_element(By.CSS_SELECTOR, "img[alt='PR_curve.png']")
             assert driver.execute_script("return arguments[0].naturalWidth", plot) == 160
-            assert "0.65" in driver.find_element(By.ID, "gate").text
+            assert not driver.find_elements(By.CSS_SELECTOR, "img[alt='confusion_matrix.png']")
+            confusion = driver.find_element(By.ID, "confusion").text
+            assert "truck" in confusion and "background" in confusion and "person" not in confusion
+            gate = driver.find_element(By.ID, "gate").text
+            assert "0.376" in gate and "0.3763" not in gate and "0.650" in gate and "mAP50-95 (test)" in gate
             assert driver.find_element(By.ID, "split").text == "train 24 · valid 3 · test 3"
             assert "truck" in driver.find_element(By.ID, "histogram").text
             assert "azaion.onnx: 4096 bytes" in driver.find_element(By.ID, "artifacts").text
@@ -266,6 +291,10 @@ def test_console_in_a_browser(api_server, metrics_servers, tmp_path):
             wait.until(lambda d: all(d.execute_script("return arguments[0].naturalWidth", i) == 128 for i in images))
             driver.get(url + "/data?folder=data&cls=2")
             assert "3 images" in driver.find_element(By.ID, "paging").text  # img-000, -010, -020 hold a truck
+            driver.get(url + "/data?folder=data&cls=Truck")  # by name, any case
+            assert "3 images" in driver.find_element(By.ID, "paging").text
+            driver.get(url + "/data?folder=data&cls=tank")
+            assert "no class 'tank'" in driver.find_element(By.ID, "problem").text
             driver.get(url + "/annotation/img-001")
             assert len(driver.find_elements(By.CSS_SELECTOR, "#variants img")) == 2 + VARIANTS
             # a rejected message's raw bytes, downloaded with the browser's session

@@ -244,6 +244,12 @@ def test_gate_export_publish_fetch_detect(processed, api_server, s3_server, tmp_
     decision = json.loads((root / "models" / "r2" / "gate.json").read_text())
     assert decision["current_map50_95"] is not None and "mAP50-95" in decision["reason"]
     assert decision["new_map50"] > 0.2 and decision["current_map50"] > 0.2, decision  # two models that detect
+    # the new model's confusion matrix, of the classes present only (not ultralytics' 80 x 80), for the console
+    confusion = json.loads((root / "models" / "r2" / "confusion.json").read_text())
+    assert confusion["split"] == decision["split"] and confusion["classes"][-1] == "background"
+    size = len(confusion["classes"])
+    assert 2 <= size <= 10 and all(len(row) == size for row in confusion["counts"])
+    assert sum(map(sum, confusion["counts"])) > 0
 
     # The edge side: fetch the protected model, decrypt in memory, run it with ONNX Runtime.
     import onnxruntime as ort

@@ -216,6 +216,7 @@ class RunDir:
 
     RESULTS = "results.csv"
     GATE = "gate.json"
+    CONFUSION = "confusion.json"
     WEIGHTS = "weights"
     BEST = "best.pt"
     LAST = "last.pt"
@@ -245,13 +246,18 @@ class RunDir:
         return self.path / self.GATE
 
     @property
+    def confusion(self) -> Path:
+        """The gate's confusion matrix of the new model, restricted to the classes present (gate.py)."""
+        return self.path / self.CONFUSION
+
+    @property
     def dataset(self) -> DatasetDir:
         """The dataset's files as copied into the run: ``dataset-data.yaml``, ``dataset-manifest.json`` ..."""
         return DatasetDir(self.path, prefix="dataset-")
 
     def watched(self) -> tuple[Path, ...]:
         """The files whose change means the run changed (for readers that cache)."""
-        return (self.results, self.gate, self.dataset.manifest, self.dataset.histogram)
+        return (self.results, self.gate, self.confusion, self.dataset.manifest, self.dataset.histogram)
 
 
 #: models/: the current model (promoted from a run) and which run it came from
@@ -261,9 +267,12 @@ CURRENT_RUN = "azaion.pt.json"
 
 @dataclass(frozen=True)
 class DataRoot:
-    """Every folder under ``AZAION_ROOT``; nothing is created until :meth:`ensure`."""
+    """Every folder under ``AZAION_ROOT``; nothing is created until :meth:`ensure`. ``models_dir``: where
+    ``models/`` is when it is mounted apart (the console mounts the data root read-only, and a mount
+    point cannot be made inside a read-only mount)."""
 
     root: Path
+    models_dir: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -305,7 +314,7 @@ class DataRoot:
 
     @property
     def models(self) -> Path:
-        return self.root / "models"
+        return Path(self.models_dir) if self.models_dir is not None else self.root / "models"
 
     @property
     def offset_file(self) -> Path:

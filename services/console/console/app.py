@@ -13,9 +13,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from console import formatting
 from console.deps import COOKIE, Console
 from console.errors import Unauthorized
-from console.routes import data, overview, rejected, runs, session
+from console.routes import data, metrics, overview, rejected, runs, session
 from console.settings import ConsoleOptions
 from console.sources import Api, Rate
 from console.state import Pipeline
@@ -29,12 +30,19 @@ def _to_login(request: Request, exc: Unauthorized):
     return response
 
 
+def templates() -> Environment:
+    """The pages' templates, with the filters that write figures and times (console.formatting)."""
+    found = Environment(loader=PackageLoader("console"), autoescape=select_autoescape(["html"]))
+    found.filters.update(figure=formatting.figure, ago=formatting.ago)
+    return found
+
+
 def create_app(options: ConsoleOptions, root: Path, api: Api | None = None) -> FastAPI:
     found = Console(
         options=options,
-        pipeline=Pipeline(root),
+        pipeline=Pipeline(root, options.models_dir),
         api=api or Api(options.api_url, options.api_ca_bundle, options.timeout, options.api_allow_insecure_http),
-        templates=Environment(loader=PackageLoader("console"), autoescape=select_autoescape(["html"])),
+        templates=templates(),
         secret=options.session_secret.get_secret_value() if options.session_secret else secrets.token_hex(32),
         rate=Rate(),
         pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="console-scrape"),
@@ -48,7 +56,7 @@ def create_app(options: ConsoleOptions, root: Path, api: Api | None = None) -> F
 
     app = FastAPI(title="Azaion console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.add_exception_handler(Unauthorized, _to_login)
-    for module in (session, overview, rejected, runs, data):
+    for module in (session, overview, rejected, runs, data, metrics):
         app.include_router(module.router)
     app.state.console = found
     app.state.pipeline, app.state.api = found.pipeline, found.api

@@ -26,6 +26,11 @@ class ConsoleOptions(BaseModel):
         description="Each service's /metrics: `name=URL,name=URL` (or a JSON map). Every address a name "
         "resolves to is read: each augmentor replica of `docker compose --scale` counts.",
     )
+    models_dir: Path | None = Field(
+        None,
+        description="The trainer's models folder; default {root}/models. Compose mounts the models volume "
+        "at /models, apart from the read-only data root.",
+    )
     refresh_seconds: float = Field(10.0, gt=0, description="How often the overview refreshes itself.")
     session_minutes: int = Field(480, ge=1, description="How long a login lasts.")
     session_secret: SecretStr | None = Field(

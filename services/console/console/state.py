@@ -78,6 +78,7 @@ class Run:
     gate: dict | None = None
     manifest: dict | None = None
     histogram: dict | None = None
+    confusion: dict | None = None
     promoted: bool = False
     modified: float = 0.0
 
@@ -100,8 +101,10 @@ class Run:
         return "trained" if self.epochs else "no results"
 
     def plots(self) -> list[str]:
-        """ultralytics' own plots kept with the run (confusion matrix, PR curve ...)."""
-        return sorted(p.name for p in self.path.iterdir() if p.suffix == ".png" and p.is_file())
+        """ultralytics' own plots kept with the run (PR curve, labels ...); its confusion matrix plots
+        (80 x 80 whatever the classes used) are left out where the gate's own, of the classes present, is."""
+        found = sorted(p.name for p in self.path.iterdir() if p.suffix == ".png" and p.is_file())
+        return [p for p in found if not (self.confusion and p.startswith("confusion_matrix"))]
 
     def summary(self) -> dict:
         return {
@@ -112,6 +115,7 @@ class Run:
             "map50": None if self.map50 is None else round(self.map50, 4),
             "gate": None if self.gate is None else self.gate.get("reason"),
             "promoted": self.promoted,
+            "modified": self.modified or None,
         }
 
 
@@ -143,8 +147,8 @@ def parse_results(text: str) -> dict[str, list[float]]:
 class Pipeline:
     """The pipeline's state as the data root shows it."""
 
-    def __init__(self, root: Path):
-        self.root = DataRoot(root)
+    def __init__(self, root: Path, models_dir: Path | None = None):
+        self.root = DataRoot(root, models_dir)
         self.listing = Listing()
         self._runs: dict[str, tuple[tuple, Run]] = {}
         self._lock = threading.Lock()
@@ -231,6 +235,7 @@ class Pipeline:
             run.columns = parse_results(files.results.read_text())
         run.epochs = len(run.columns.get("epoch", []))
         run.gate = _read_json(files.gate)
+        run.confusion = _read_json(files.confusion)
         run.manifest = _read_json(files.dataset.manifest)
         run.histogram = _read_json(files.dataset.histogram)
         run.promoted = stamp[-1] == name
@@ -240,21 +245,19 @@ class Pipeline:
         return run
 
     def class_names(self, run: str | None = None) -> dict[int, str]:
-        """Class names from a run's data.yaml (the newest run's when none is named)."""
+        """Class names from a run's data.yaml (when none is named: the newest run that has one)."""
         import yaml
 
-        if run is None:
-            newest = self.runs(1)
-            run = newest[0].name if newest else None
-        if run is None:
-            return {}
-        try:
-            names = yaml.safe_load(self.root.run(run).dataset.data_yaml.read_text()).get("names", {})
-        except (FileNotFoundError, AttributeError, yaml.YAMLError):
-            return {}
-        if isinstance(names, list):
-            names = dict(enumerate(names))
-        return {int(k): str(v) for k, v in names.items()}
+        candidates = [run] if run is not None else [r.name for r in self.runs(len(self.run_names()))]
+        for name in candidates:
+            try:
+                names = yaml.safe_load(self.root.run(name).dataset.data_yaml.read_text()).get("names", {})
+            except (FileNotFoundError, AttributeError, yaml.YAMLError):
+                continue
+            if isinstance(names, list):
+                names = dict(enumerate(names))
+            return {int(k): str(v) for k, v in names.items()}
+        return {}
 
     def runs(self, last: int = 10) -> list[Run]:
         found = [r for r in (self.run(n) for n in self.run_names()) if r is not None]

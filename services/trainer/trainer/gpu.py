@@ -41,6 +41,7 @@ def describe(torch=None, driver: str | bool | None = False) -> str:
         return f"no GPU: training on the CPU (torch {torch.__version__} is built for {wanted}; no NVIDIA driver found)"
     return (
         f"the NVIDIA driver {driver} is here but torch {torch.__version__} cannot use it ({wanted}): training on the "
-        "CPU. Update the driver, or use a trainer image with a torch built for an older CUDA "
+        "CPU. Update the driver, or build the trainer image with torch for an older CUDA: "
+        "TORCH_INDEX_URL=https://download.pytorch.org/whl/cu126 make images SERVICES=trainer "
         "(docs/guides/training-server.md)"
     )

@@ -14,6 +14,15 @@ from console.state import FOLDERS
 router = APIRouter()
 
 
+def class_id(text: str, names: dict[int, str]) -> int | None:
+    """A class given by id (``2``) or by name (``truck``, any case); None when it is neither."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    by_name = {name.lower(): i for i, name in names.items()}
+    return by_name.get(text.lower())
+
+
 @router.get("/data", response_class=HTMLResponse)
 def data(
     user: Session, found: ConsoleDep, folder: str = "data", cls: str = "", q: str = "", page_no: int = 1
@@ -24,9 +33,16 @@ def data(
     names = sorted(pipeline.names(folder))
     if q:
         names = [n for n in names if q.lower() in n.lower()]
+    problem = None
     if cls.strip():
-        wanted = int(cls) if cls.strip().isdigit() else None
-        names = [n for n in names if any(b.class_id == wanted for b in pipeline.labels(folder, n))]
+        classes = pipeline.class_names()
+        wanted = class_id(cls, classes)
+        if wanted is None:
+            known = ", ".join(f"{i} {n}" for i, n in sorted(classes.items()) if not n.startswith("unused"))
+            problem = f"no class {cls.strip()!r}: give a class id or name ({known or 'no run named its classes yet'})"
+            names = []
+        else:
+            names = [n for n in names if any(b.class_id == wanted for b in pipeline.labels(folder, n))]
     size = found.options.page_size
     pages = max(1, -(-len(names) // size))
     page_no = min(max(1, page_no), pages)
@@ -40,6 +56,7 @@ def data(
         folder=folder,
         folders=list(FOLDERS),
         cls=cls,
+        problem=problem,
         q=q,
         names=names[(page_no - 1) * size : page_no * size],
         total=len(names),

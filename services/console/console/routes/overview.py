@@ -58,6 +58,7 @@ def overview(found: Console, user: dict) -> dict:
         "stale": sum(1 for d in devices if d.get("stale")),
         "problems": problems,
         "seconds": round(time.perf_counter() - started, 3),
+        "read_at": time.time(),
     }
 
 
