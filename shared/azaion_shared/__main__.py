@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from azaion_shared.cli import add_version, run_main
+from azaion_shared.cli import add_version, positive, run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,16 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     _root_parser(sub)
     for name, text in (("encrypt", "encrypt a model file"), ("decrypt", "verify and decrypt a model file")):
         cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("src", type=Path)
-        cmd.add_argument("dst", type=Path)
+        cmd.add_argument("src", type=Path, help="the file to read")
+        cmd.add_argument("dst", type=Path, help="the file to write (replaced only once it is whole)")
     split = sub.add_parser("split", help="cut an encrypted model into SMALL (API) and BIG (CDN) parts")
-    split.add_argument("encrypted", type=Path)
-    split.add_argument("small", type=Path)
-    split.add_argument("big", type=Path)
+    split.add_argument("encrypted", type=Path, help="an encrypted model (python -m azaion_shared encrypt)")
+    split.add_argument("small", type=Path, help="where to write the small part (for the api)")
+    split.add_argument("big", type=Path, help="where to write the big part (for the CDN)")
     join = sub.add_parser("join", help="put SMALL and BIG back together (sizes checked)")
-    join.add_argument("small", type=Path)
-    join.add_argument("big", type=Path)
-    join.add_argument("out", type=Path)
+    join.add_argument("small", type=Path, help="the small part")
+    join.add_argument("big", type=Path, help="the big part")
+    join.add_argument("out", type=Path, help="where to write the encrypted model they make together")
     tls = sub.add_parser(
         "tls",
         help="make a private CA and server certificates for a site without one (ca.crt goes to every client)",
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a server and the DNS names or IP addresses it is reached by (replaces the defaults)",
     )
     tls.add_argument("--host", action="append", default=[], help="one more name or address for every server")
-    tls.add_argument("--days", type=int, default=825, help="validity in days (default 825)")
+    tls.add_argument("--days", type=positive, default=825, help="validity in days (default 825)")
     tls.add_argument("--owner", type=int, help="chown the server keys to this uid (the images run as 10001)")
     return parser
 

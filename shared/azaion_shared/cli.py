@@ -110,13 +110,14 @@ mp4_file = file_to_write(".mp4", lambda path: f"{path.name or 'out'}.mp4")
 onnx_file = file_to_write(".onnx", lambda path: f"{path.stem or 'model'}.onnx")
 
 
-def service_settings(cls: type[S], root: str | None = None, **overrides) -> S:
+def service_settings(cls: type[S], root: str | None = None, unused: tuple[str, ...] = (), **overrides) -> S:
     """Build the service's settings from the environment (and ``./.env``), then set up logging as they
     say. ``root``: "owns" for the service that owns the data root (created when missing), "uses" for a
-    command that works in it (see :func:`azaion_shared.settings.ensure_root`), None for one that does not."""
+    command that works in it (see :func:`azaion_shared.settings.ensure_root`), None for one that does not.
+    ``unused``: sections of the settings this command does not use (see :func:`load_settings`)."""
     import logging
 
-    settings = load_settings(cls, **overrides)
+    settings = load_settings(cls, unused=unused, **overrides)
     setup_logging(getattr(settings, "log_level", "INFO"), getattr(settings, "log_json", False))
     found = dotenv_file()
     logging.getLogger("azaion_shared.settings").debug(
@@ -127,6 +128,13 @@ def service_settings(cls: type[S], root: str | None = None, **overrides) -> S:
     return settings
 
 
+def _said(exc: OSError) -> str:
+    """An OSError as a person reads it: ``no such file or directory: /x/y`` rather than ``[Errno 2] ...``."""
+    if exc.strerror and exc.filename:
+        return f"{exc.strerror[0].lower()}{exc.strerror[1:]}: {exc.filename}"
+    return str(exc)
+
+
 def run_main(program: str, body: Callable[[], int | None]) -> int:
     """Run a service's main body and map how it ended to the exit statuses above."""
     try:
@@ -135,7 +143,7 @@ def run_main(program: str, body: Callable[[], int | None]) -> int:
         print(f"{program}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:
-        print(f"{program}: error: {exc}", file=sys.stderr)
+        print(f"{program}: error: {_said(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"{program}: interrupted", file=sys.stderr)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -47,6 +48,11 @@ PLACEHOLDER_SECRETS = frozenset(
 )
 
 Environment = Literal["development", "test", "production"]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+#: Sections of the settings the command being started does not use (load_settings' ``unused``): their
+#: secrets are not held to the placeholder rule, since nothing will use them.
+_UNUSED: ContextVar[frozenset[str]] = ContextVar("azaion_unused_settings", default=frozenset())
 
 
 def _json(text: str, kind: str, plain: str) -> Any:
@@ -96,8 +102,8 @@ class RabbitSettings(BaseModel):
     """Where the broker is: the stream protocol for annotations, AMQP for work queues."""
 
     host: str = "localhost"
-    port: int = Field(5672, description="AMQP 0-9-1 port (work queues).")
-    stream_port: int = Field(5552, description="Stream protocol port (annotation stream).")
+    port: int = Field(5672, ge=1, le=65535, description="AMQP 0-9-1 port (work queues).")
+    stream_port: int = Field(5552, ge=1, le=65535, description="Stream protocol port (annotation stream).")
     user: str = "guest"
     password: SecretStr = SecretStr("guest")
     vhost: str = "/"
@@ -153,7 +159,7 @@ class AzaionSettings(BaseSettings):
         description="The data root, the folder the services share (compose mounts it at /azaion). A service that "
         "owns it creates it when it is missing; a hand-run command refuses a missing default one.",
     )
-    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR (any case).")
     log_json: bool = Field(False, description="One JSON object per log line instead of readable text.")
     temp_max_age_minutes: float = Field(
         60.0,
@@ -167,11 +173,24 @@ class AzaionSettings(BaseSettings):
         """``temp_max_age_minutes`` in seconds."""
         return self.temp_max_age_minutes * 60
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not a log level: one of {', '.join(LOG_LEVELS)}")
+        return level
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> AzaionSettings:
         if self.env == "development":
             return self
-        bad = [name for name, value in _secret_fields(self, ENV_PREFIX) if is_placeholder(value)]
+        unused = tuple(f"{ENV_PREFIX}{name.upper()}" for name in _UNUSED.get())
+        bad = [
+            name
+            for name, value in _secret_fields(self, ENV_PREFIX)
+            if is_placeholder(value) and not name.startswith(unused)
+        ]
         if bad:
             raise ValueError(
                 f"placeholder secret in {', '.join(bad)} with AZAION_ENV={self.env}: "
@@ -277,8 +296,11 @@ def ensure_root(settings: AzaionSettings, owner: bool) -> None:
     logging.getLogger("azaion_shared.settings").info("created the data root %s (AZAION_ROOT)", root)
 
 
-def load_settings(cls: type[S], **overrides) -> S:
-    """Build ``cls`` from the environment, turning validation errors into one readable ConfigError."""
+def load_settings(cls: type[S], unused: tuple[str, ...] = (), **overrides) -> S:
+    """Build ``cls`` from the environment, turning validation errors into one readable ConfigError.
+    ``unused``: sections the command will not touch (``"api_client"``): a placeholder secret there is no
+    reason to refuse it (a trainer that only forms a dataset needs no api password)."""
+    token = _UNUSED.set(frozenset(unused))
     try:
         return cls(_env_file=dotenv_file(), **overrides)
     except SettingsError as exc:  # a list or map variable that is not JSON: pydantic-settings names no variable
@@ -289,8 +311,21 @@ def load_settings(cls: type[S], **overrides) -> S:
         for err in exc.errors():
             loc = NESTED_DELIMITER.join(str(p).upper() for p in err["loc"])
             message = err["msg"].removeprefix("Value error, ")
+            message += _given(loc, err.get("input"), message)
             found.append(f"{prefix}{loc}: {message}" if loc else message)
         raise ConfigError("invalid configuration: " + "; ".join(found)) from exc
+    finally:
+        _UNUSED.reset(token)
+
+
+def _given(variable: str, value: object, message: str) -> str:
+    """`` (got 'huge')`` after a validation message, so that it says what was given as well as what is
+    expected; never for a secret, nor when the message already shows it."""
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        return ""
+    if any(word in variable for word in ("SECRET", "PASSWORD", "KEY", "TOKEN")) or str(value) in message:
+        return ""
+    return f" (got {str(value)[:60]!r})"
 
 
 def _structured(annotation) -> str | None:

@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
+    from api.errors import UserError
     from api.settings import ApiSettings
     from api.users import UserStore
 
@@ -99,6 +100,8 @@ def _run(args) -> int:
             user = store.add(args.email, _read_password(args.password_stdin), role)
             print(f"added {user.email} ({user.role.value})")
         elif args.users_command == "passwd":
+            if store.get(args.email) is None:  # said before a password is asked for
+                raise UserError(f"no user {args.email}")
             store.set_password(args.email, _read_password(args.password_stdin))
             print(f"new password for {args.email}; its earlier tokens no longer work")
         elif args.users_command == "role":
@@ -140,10 +143,13 @@ def _devices(args, settings) -> int:
     from datetime import timedelta
 
     from api.devices import DeviceStore
+    from api.errors import UserError
 
     store = DeviceStore(settings.db_file())
     if args.devices_command == "forget":
-        print(f"forgot {args.name}" if store.forget(args.name) else f"no device {args.name}")
+        if not store.forget(args.name):
+            raise UserError(f"no device {args.name!r}: `python -m api devices list` shows the names")
+        print(f"forgot {args.name}; the next account to report it owns the name")
         return 0
     found = store.list(args.version, fresh_for=timedelta(hours=settings.api.tuf_expiry_hours))
     print("name\tversion\tbackend\tfps\tlast seen (UTC)\tconfirmed fresh (UTC)\tuser\tstale\tlast error")

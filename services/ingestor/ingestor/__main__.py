@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from azaion_shared.cli import add_version, run_main, service_settings
+from azaion_shared.errors import ConfigError
 from azaion_shared.roles import Role
 
 log = logging.getLogger("ingestor")
@@ -25,6 +26,17 @@ Configuration (environment): AZAION_ROOT, AZAION_RABBIT__HOST, __STREAM_PORT, __
 __PASSWORD, __VHOST, __STREAM, __FRAME_MAX, AZAION_INGESTOR__* (see .env.example).
 Health and metrics: http://HOST:AZAION_INGESTOR__HEALTH_PORT/healthz and /metrics.
 """
+
+
+def _name(value: str) -> str:
+    """An argparse ``type`` for an annotation's name, checked by the stream's own rule."""
+    from azaion_shared.messages import NAME_RE
+
+    if not NAME_RE.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is no annotation name: letters, digits, '.', '_' and '-' (an image's file name without .jpg)"
+        )
+    return value
 
 
 def _role(value: str) -> str:
@@ -60,15 +72,24 @@ def build_parser() -> argparse.ArgumentParser:
         )
     for kind in ("validated", "deleted"):
         cmd = kinds.add_parser(kind, help=f"{kind.capitalize()}: one bulk message naming annotations")
-        cmd.add_argument("names", nargs="+")
+        cmd.add_argument("names", nargs="+", type=_name, help="annotation names (image file names without .jpg)")
     pub.add_argument("--stream", help="override AZAION_RABBIT__STREAM")
     return parser
 
 
 def _images(paths: list[Path]) -> list[Path]:
+    """The JPEGs named or in the folders named; a path that is neither, or a folder without one, is refused."""
     found = []
     for path in paths:
-        found.extend(sorted(path.glob("*.jpg")) if path.is_dir() else [path])
+        if path.is_dir():
+            inside = sorted(path.glob("*.jpg"))
+            if not inside:
+                raise ConfigError(f"{path}: a folder with no .jpg image in it")
+            found.extend(inside)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ConfigError(f"{path}: no such image or folder")
     return found
 
 
@@ -79,6 +100,8 @@ def publish_command(args, settings) -> int:
     rabbit = settings.rabbit.model_copy(update={"stream": args.stream}) if args.stream else settings.rabbit
     if args.kind in ("created", "edited"):
         status = AnnotationStatus.CREATED if args.kind == "created" else AnnotationStatus.EDITED
+        if args.labels_dir is not None and not args.labels_dir.is_dir():
+            raise ConfigError(f"--labels-dir {args.labels_dir}: not a folder")
         images = _images(args.images)
         messages = [annotation_from_files(image, status, args.role, args.labels_dir) for image in images]
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -35,6 +36,31 @@ def _value(text: str):
         return text
 
 
+def _run_name(text: str) -> str:
+    """An argparse ``type`` for --run: a name that stays a folder of its own under models/ and datasets/."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is no run name: letters, digits, '.', '_' and '-' (20261206-demo)")
+    return text
+
+
+def _image_size(text: str) -> int:
+    """An argparse ``type`` for a model's input size: a multiple of the stride (32)."""
+    from trainer.formats import STRIDE
+
+    size = positive(text)
+    if size % STRIDE:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a multiple of {STRIDE} (the model's stride): try 320 or 640")
+    return size
+
+
+def _setting(text: str) -> tuple[str, str]:
+    """An argparse ``type`` for --set: ``name=value``, or argparse's one-line error."""
+    name, equals, value = text.partition("=")
+    if not equals or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE, an ultralytics train argument (lr0=0.005)")
+    return name.strip(), value
+
+
 def _convert_parser(sub) -> None:
     convert = sub.add_parser(
         "convert",
@@ -43,7 +69,9 @@ def _convert_parser(sub) -> None:
     )
     convert.add_argument("weights", type=Path, help="the ultralytics .pt file")
     convert.add_argument("--out", "--output", dest="out", type=onnx_file, required=True, help="the .onnx to write")
-    convert.add_argument("--imgsz", type=positive, default=640, help="input size in pixels (default 640)")
+    convert.add_argument(
+        "--imgsz", type=_image_size, default=640, help="input size in pixels, a multiple of 32 (default 640)"
+    )
     convert.add_argument("--batch", type=positive, default=1, help="images per run (default 1)")
 
 
@@ -61,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def with_run(cmd, required=False):
         what = "the run's name (required)" if required else "run name (default: a timestamp, or the interrupted run)"
-        cmd.add_argument("--run", required=required, help=what)
+        cmd.add_argument("--run", required=required, type=_run_name, help=what)
         cmd.add_argument(  # also after the subcommand: `trainer run --tiny` as well as `trainer --tiny run`
             "--tiny", action="store_true", default=argparse.SUPPRESS, help="the tiny profile (see above)"
         )
@@ -70,10 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = with_run(sub.add_parser("run", help="the whole flow"))
     run.add_argument("--force", action="store_true", help="publish even if the gate says the model is worse")
     run.add_argument("--no-publish", action="store_true", help="stop after the export")
-    run.add_argument("--set", action="append", default=[], metavar="ARG=VALUE", help="an ultralytics train argument")
+    run.add_argument(
+        "--set", action="append", default=[], type=_setting, metavar="ARG=VALUE", help="an ultralytics train argument"
+    )
     with_run(sub.add_parser("dataset", help="form datasets/{run}/ from data-processed/"), required=True)
     train = with_run(sub.add_parser("train", help="train on datasets/{run}/"), required=True)
-    train.add_argument("--set", action="append", default=[], metavar="ARG=VALUE")
+    train.add_argument("--set", action="append", default=[], type=_setting, metavar="ARG=VALUE")
     with_run(sub.add_parser("resume", help="continue an interrupted run from its last good checkpoint"))
     gate = with_run(
         sub.add_parser("gate", help="compare the run with the current model; promote it if not worse"), required=True
@@ -203,12 +233,14 @@ def _run(args) -> int:
             video = synth.write_flyover(args.out, args.seed, args.frames, args.fps, flyover=flyover, show_progress=True)
             print(f"{video}: {args.frames} frames of a synthetic flyover; ground truth in {video.name}.truth.jsonl")
         return 0
-    settings = service_settings(TrainerSettings, root="uses")
+    # Only publishing talks to the api and the CDN and encrypts: the other steps need none of their secrets.
+    publishes = args.command in ("publish", "release") or (args.command == "run" and not args.no_publish)
+    local = () if publishes else ("api_client", "cdn", "model_key")
+    settings = service_settings(TrainerSettings, root="uses", unused=local)
     if args.tiny:
         settings.trainer.profile = "tiny"
     pipeline = Pipeline(settings)
-    extra = dict(item.split("=", 1) for item in getattr(args, "set", []) if "=" in item)
-    extra = {k: _value(v) for k, v in extra.items()}
+    extra = {k: _value(v) for k, v in getattr(args, "set", [])}
     if args.command == "run":
         report = pipeline.run(args.run, args.force, not args.no_publish, extra)
         print(json.dumps(report.__dict__, indent=2, default=str))

@@ -125,7 +125,12 @@ class Pipeline:
         self.set_state(run, "trained")
 
     def gate(self, run: str, force: bool = False) -> gate.GateDecision:
-        manifest = json.loads(self.root.dataset_dir(run).manifest.read_text())
+        files = self.root.dataset_dir(run)
+        if not files.manifest.is_file():
+            raise TrainerError(f"run {run!r} has no dataset: `python -m trainer dataset --run {run}`, then train it")
+        if not self.root.run(run).best.is_file():
+            raise TrainerError(f"run {run!r} has no trained weights ({self.root.run(run).best}): train it first")
+        manifest = json.loads(files.manifest.read_text())
         decision = gate.decide(
             self.root,
             run,

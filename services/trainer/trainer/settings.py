@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -19,7 +19,7 @@ TINY = {"model": "yolo11n.yaml", "epochs": 2, "batch": 8, "imgsz": 96, "export_i
 
 
 class TrainerOptions(BaseModel):
-    profile: str = Field("production", description="production or tiny: the defaults below.")
+    profile: Literal["production", "tiny"] = Field("production", description="production or tiny: the defaults below.")
     model: str | None = Field(None, description="Model yaml (architecture); default by profile.")
     weights: Path | None = Field(
         Path("/weights/yolo11m.pt"), description="Pretrained weights, used when the file exists (mount it)."
