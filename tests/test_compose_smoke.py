@@ -1,7 +1,8 @@
 """CI smoke test of the containers: build the light images with no network in the build, bring up
 rabbitmq + api + ingestor + two augmentor replicas (--scale) + the console with docker-compose.yml,
 publish annotations, see them ingested and augmented in the shared data volume, log in to the console
-through its published port and see them counted there, take it all down.
+through its published port and see them counted there, run the trainer image once on the CPU against
+the same data volume (a tiny run: dataset, training, gate, ONNX export), take it all down.
 
 Docker is started here when it is not running (scripts/docker.sh, root). Where it cannot run, the
 test fails and says why: it is not skipped. The time each phase took is printed and written to
@@ -80,7 +81,11 @@ def test_compose_stack_ingests_and_augments(tmp_path):
     t = t0 = time.monotonic()
     sh("scripts/docker.sh", "start")
     t = lap("docker engine", t)
-    build_env = os.environ | {"SERVICES": "api ingestor augmentor console", "TAG": "smoke", "RABBITMQ_LOCAL": "1"}
+    build_env = os.environ | {
+        "SERVICES": "api ingestor augmentor console trainer",
+        "TAG": "smoke",
+        "RABBITMQ_LOCAL": "1",
+    }
     build_env.setdefault("BASE", "azaion/python-base:bookworm")  # CI has no registry
     if build_env["BASE"] == "azaion/python-base:bookworm":
         sh("scripts/base-images.sh", timeout=900)
@@ -206,6 +211,22 @@ def test_compose_stack_ingests_and_augments(tmp_path):
             assert overview.status_code == 200, overview.text[:500]
             assert "validated (data/)" in overview.text and "Training runs" in overview.text
         t = lap("console", t)
+
+        # The trainer image, once, on this machine's CPU, on the data the stack just ingested and augmented
+        # (docker run: compose's trainer reserves an NVIDIA GPU, which this machine does not have). It
+        # needs none of the api's or the CDN's secrets when it does not publish.
+        tiny_run = ["python", "-m", "trainer", "run", "--tiny", "--no-publish", "--run", "smoke"]
+        trained = subprocess.run(
+            ["docker", "run", "--rm", "-v", f"{data}:/azaion", "azaion/trainer:smoke", *tiny_run],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert trained.returncode == 0, trained.stderr[-3000:]
+        assert "training on the CPU" in trained.stderr  # the one line that says what it trains on, and why
+        assert (data / "models" / "smoke" / "results.csv").is_file() and (data / "models" / "azaion.onnx").is_file()
+        assert json.loads(trained.stdout)["exported"] == "/azaion/models/azaion.onnx"
+        t = lap("trainer image, a tiny run on the CPU", t)
     finally:
         sh(*compose, "down", "-v", "--remove-orphans", env=compose_env, check=False, timeout=300)
         shutil.rmtree(data, ignore_errors=True)

@@ -557,3 +557,27 @@ def test_command_lines_agree_on_their_flags():
     assert str(trainer().parse_args(["visualise", "data", "--output", "g.png"]).out) == "g.png"
     assert str(augmentor().parse_args(["contact-sheet", "x.jpg", "--output", "s.png"]).out) == "s.png"
     assert "(required)" in trainer()._subparsers._group_actions[0].choices["dataset"].format_help()
+
+
+def test_every_option_with_a_default_says_it_in_its_help():
+    """`--help` shows every default a person would otherwise have to guess (flags and lists aside)."""
+    import argparse
+    import importlib
+
+    programs = ["api", "ingestor", "augmentor", "trainer", "inference", "console", "azaion_shared"]
+    silent = []
+    for name in programs:
+        top = importlib.import_module(f"{name}.__main__").build_parser()
+        parsers, seen = [top], set()
+        while parsers:
+            parser = parsers.pop()
+            seen.add(id(parser))
+            for action in parser._actions:
+                if isinstance(action, argparse._SubParsersAction):
+                    parsers += [p for p in action.choices.values() if id(p) not in seen]
+                    continue
+                if not action.option_strings or action.nargs == 0 or action.default in (None, [], argparse.SUPPRESS):
+                    continue
+                if "default" not in (action.help or "").lower():
+                    silent.append(f"{parser.prog} {action.option_strings[0]} (default {action.default!r})")
+    assert not silent, "\n".join(silent)

@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--name",
         default="publisher",
         help="with --signing: the pair's file name (publisher: the trainer's targets key; root-1, root-2 ...: "
-        "offline root keys)",
+        "offline root keys; default publisher)",
     )
     _root_parser(sub)
     for name, text in (("encrypt", "encrypt a model file"), ("decrypt", "verify and decrypt a model file")):
@@ -143,7 +143,7 @@ def _root_parser(sub) -> None:
     sign.add_argument("--key", type=Path, required=True, help="an offline root private key")
     verify = root.add_parser("verify", help="check a root's signatures (against --previous for a rotation)")
     verify.add_argument("file", type=Path)
-    verify.add_argument("--previous", type=Path)
+    verify.add_argument("--previous", type=Path, help="the root it replaces: check that one's keys signed it too")
 
 
 def _root(args) -> None:

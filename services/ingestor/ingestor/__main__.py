@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--role",
             type=_role,
             default=Role.OPERATOR.value,
-            help=f"annotator role, one of {', '.join(r.value for r in Role)} (Validator/Admin write to data/)",
+            help=f"annotator role, one of {', '.join(r.value for r in Role)} (Validator/Admin write to data/; "
+            f"default {Role.OPERATOR.value})",
         )
         cmd.add_argument(
             "--labels-dir",

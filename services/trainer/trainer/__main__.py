@@ -99,18 +99,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="publish even if the gate says the model is worse")
     run.add_argument("--no-publish", action="store_true", help="stop after the export")
     run.add_argument(
-        "--set", action="append", default=[], type=_setting, metavar="ARG=VALUE", help="an ultralytics train argument"
+        "--set",
+        action="append",
+        default=[],
+        type=_setting,
+        metavar="ARG=VALUE",
+        help="an ultralytics train argument (repeatable; default none)",
     )
     with_run(sub.add_parser("dataset", help="form datasets/{run}/ from data-processed/"), required=True)
     train = with_run(sub.add_parser("train", help="train on datasets/{run}/"), required=True)
-    train.add_argument("--set", action="append", default=[], type=_setting, metavar="ARG=VALUE")
+    train.add_argument(
+        "--set", action="append", default=[], type=_setting, metavar="ARG=VALUE", help="as for run (default none)"
+    )
     with_run(sub.add_parser("resume", help="continue an interrupted run from its last good checkpoint"))
     gate = with_run(
         sub.add_parser("gate", help="compare the run with the current model; promote it if not worse"), required=True
     )
     gate.add_argument("--force", action="store_true")
     export = with_run(sub.add_parser("export", help="export models/azaion.pt (ONNX, TensorRT, RKNN)"), required=True)
-    export.add_argument("--format", choices=list(FORMATS), default=ONNX.name)
+    export.add_argument(
+        "--format", choices=list(FORMATS), default=ONNX.name, help=f"what to export (default {ONNX.name})"
+    )
     export.add_argument("--imgsz", type=int, help="image size (default: the profile's export size)")
     export.add_argument("--batch", type=int, help="batch (default: the format's)")
     export.add_argument("--precision", help="fp32, fp16 or int8, as the format allows (default: the format's)")
@@ -125,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     visualise.add_argument(
         "--count", type=positive, default=16, help="images in the grid, spread evenly over the folder (default 16)"
     )
-    visualise.add_argument("--columns", type=int, default=4)
+    visualise.add_argument("--columns", type=positive, default=4, help="images per row (default 4)")
     visualise.add_argument("--show", action="store_true", help="also open it in a window (OpenCV with GUI)")
     synth = sub.add_parser("synth", help="synthetic aerial scenes (a dataset) or a flyover video, with labels")
     kinds = synth.add_subparsers(dest="kind", required=True)
@@ -133,12 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     scenes.add_argument("--out", "--output", dest="out", type=Path, required=True, help="the folder to write")
     scenes.add_argument("--count", type=positive, default=100, help="how many scenes (default 100)")
     scenes.add_argument("--size", type=positive, default=320, help="square image side in pixels (default 320)")
-    scenes.add_argument("--seed", type=int, default=0)
+    scenes.add_argument("--seed", type=int, default=0, help="the same seed draws the same scenes (default 0)")
     flyover = kinds.add_parser("flyover", help="a drone flyover video, ground truth in VIDEO.truth.jsonl")
     flyover.add_argument("--out", "--output", dest="out", type=mp4_file, required=True, help="the .mp4 to write")
     flyover.add_argument("--frames", type=positive, default=120, help="how many frames (default 120)")
     flyover.add_argument("--fps", type=float, default=10.0, help="frames per second (default 10)")
-    flyover.add_argument("--seed", type=int, default=0)
+    flyover.add_argument("--seed", type=int, default=0, help="the same seed films the same flight (default 0)")
     flyover.add_argument(
         "--4k", dest="uhd", action="store_true", help="3840x2160 with small objects (cars ~16 px): for --tiles"
     )
@@ -164,7 +173,8 @@ def _release_parser(sub) -> None:
         type=float,
         default=1.0,
         help="a staged rollout: this share of the fleet (0-1, by a stable hash of each device's name) takes the "
-        "release, the rest stays on what the channel ran; promote again with a larger fraction to widen it",
+        "release, the rest stays on what the channel ran; promote again with a larger fraction to widen it "
+        "(default 1: all of it)",
     )
     rollout = actions.add_parser(
         "rollout",
