@@ -9,6 +9,8 @@
 ARG BASE=python:3.11-slim-bookworm
 
 FROM ${BASE} AS build
+# Marked so that scripts/images.sh can remove this stage's image once the final one is built.
+LABEL azaion.stage=build
 ARG SERVICE
 COPY wheelhouse/${SERVICE} /wheels
 RUN test -n "${SERVICE}" || { echo "--build-arg SERVICE=api|ingestor|augmentor|console is required" >&2; exit 1; } \

@@ -52,12 +52,18 @@ for service in $services; do
   # The context is only what this image needs (its wheels), not every wheelhouse in the tree.
   context=("wheelhouse/$service" docker)
   [[ "$dockerfile" == docker/* ]] || context+=("$dockerfile")
+  previous=$(docker image inspect -f '{{.Id}}' "$name" 2>/dev/null || true)
   if ! tar -c "${context[@]}" \
       | docker build -q "${args[@]}" -t "$name" - >"$log" 2>&1; then
     quiet "$log" >&2
     echo "images: building $name failed (above)" >&2
     exit 1
   fi
+  # What a rebuild leaves behind: the image it replaced and the build stage (the trainer's is ~10 GB).
+  if [[ -n $previous && $previous != "$(docker image inspect -f '{{.Id}}' "$name")" ]]; then
+    docker rmi "$previous" >/dev/null 2>&1 || true  # kept while a container or another tag uses it
+  fi
+  docker image prune -f --filter label=azaion.stage=build >/dev/null
   echo "images: $name on $base in $((SECONDS - started)) s"
 done
 if [[ -n "${RABBITMQ_LOCAL:-}" ]]; then

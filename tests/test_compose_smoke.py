@@ -225,7 +225,9 @@ def test_compose_stack_ingests_and_augments(tmp_path):
         assert trained.returncode == 0, trained.stderr[-3000:]
         assert "training on the CPU" in trained.stderr  # the one line that says what it trains on, and why
         assert (data / "models" / "smoke" / "results.csv").is_file() and (data / "models" / "azaion.onnx").is_file()
-        assert json.loads(trained.stdout)["exported"] == "/azaion/models/azaion.onnx"
+        assert (
+            '"exported": "/azaion/models/azaion.onnx"' in trained.stdout
+        )  # the run's JSON report, after the histogram
         t = lap("trainer image, a tiny run on the CPU", t)
     finally:
         sh(*compose, "down", "-v", "--remove-orphans", env=compose_env, check=False, timeout=300)
