@@ -34,7 +34,7 @@ watch_size() {  # FILE WHAT
 
 work=$(mktemp -d /tmp/azaion-bundle.XXXXXX)
 watch_size "$work" "saving $image" & watcher=$!
-trap 'kill "${watcher:-}" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill "${watcher:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 docker save "$image" | tar -x -C "$work"
 kill "$watcher" 2>/dev/null || true
 dir="$work/azaion-edge"

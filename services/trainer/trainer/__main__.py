@@ -75,6 +75,24 @@ def _convert_parser(sub) -> None:
     convert.add_argument("--batch", type=positive, default=1, help="images per run (default 1)")
 
 
+def _synth_parser(sub) -> None:
+    synth = sub.add_parser("synth", help="synthetic aerial scenes (a dataset) or a flyover video, with labels")
+    kinds = synth.add_subparsers(dest="kind", required=True)
+    scenes = kinds.add_parser("dataset", help="N scenes as images/*.jpg + labels/*.txt (YOLO)")
+    scenes.add_argument("--out", "--output", dest="out", type=Path, required=True, help="the folder to write")
+    scenes.add_argument("--count", type=positive, default=100, help="how many scenes (default 100)")
+    scenes.add_argument("--size", type=positive, default=320, help="square image side in pixels (default 320)")
+    scenes.add_argument("--seed", type=int, default=0, help="the same seed draws the same scenes (default 0)")
+    flyover = kinds.add_parser("flyover", help="a drone flyover video, ground truth in VIDEO.truth.jsonl")
+    flyover.add_argument("--out", "--output", dest="out", type=mp4_file, required=True, help="the .mp4 to write")
+    flyover.add_argument("--frames", type=positive, default=120, help="how many frames (default 120)")
+    flyover.add_argument("--fps", type=float, default=10.0, help="frames per second (default 10)")
+    flyover.add_argument("--seed", type=int, default=0, help="the same seed films the same flight (default 0)")
+    flyover.add_argument(
+        "--4k", dest="uhd", action="store_true", help="3840x2160 with small objects (cars ~16 px): for --tiles"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from trainer.formats import FORMATS, table
 
@@ -136,21 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     visualise.add_argument("--columns", type=positive, default=4, help="images per row (default 4)")
     visualise.add_argument("--show", action="store_true", help="also open it in a window (OpenCV with GUI)")
-    synth = sub.add_parser("synth", help="synthetic aerial scenes (a dataset) or a flyover video, with labels")
-    kinds = synth.add_subparsers(dest="kind", required=True)
-    scenes = kinds.add_parser("dataset", help="N scenes as images/*.jpg + labels/*.txt (YOLO)")
-    scenes.add_argument("--out", "--output", dest="out", type=Path, required=True, help="the folder to write")
-    scenes.add_argument("--count", type=positive, default=100, help="how many scenes (default 100)")
-    scenes.add_argument("--size", type=positive, default=320, help="square image side in pixels (default 320)")
-    scenes.add_argument("--seed", type=int, default=0, help="the same seed draws the same scenes (default 0)")
-    flyover = kinds.add_parser("flyover", help="a drone flyover video, ground truth in VIDEO.truth.jsonl")
-    flyover.add_argument("--out", "--output", dest="out", type=mp4_file, required=True, help="the .mp4 to write")
-    flyover.add_argument("--frames", type=positive, default=120, help="how many frames (default 120)")
-    flyover.add_argument("--fps", type=float, default=10.0, help="frames per second (default 10)")
-    flyover.add_argument("--seed", type=int, default=0, help="the same seed films the same flight (default 0)")
-    flyover.add_argument(
-        "--4k", dest="uhd", action="store_true", help="3840x2160 with small objects (cars ~16 px): for --tiles"
-    )
+    _synth_parser(sub)
     _convert_parser(sub)
     publish = with_run(sub.add_parser("publish", help="release the exported models as the next signed version"))
     publish.add_argument(
