@@ -4,16 +4,18 @@ docs show exists, the README stays short and points only at files of the reposit
 from __future__ import annotations
 
 import argparse
-import importlib
 import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+from scripts import load
+
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
-PROGRAMS = ("api", "ingestor", "augmentor", "trainer", "inference", "console", "azaion_shared")
+REFERENCE = load("docs_reference")  # the command lines and their parsers, defined once
+PROGRAMS = REFERENCE.PROGRAMS
 COMMAND = re.compile(r"python3? -m (" + "|".join(PROGRAMS) + r")\b(.*)")
 #: the docs' shorthand in running text: `trainer release promote VERSION` (checked when the second word
 #: is one of the program's subcommands)
@@ -126,7 +128,7 @@ def test_the_generated_reference_pages_are_current():
 
 
 def test_every_command_the_docs_show_exists():
-    parsers = {name: importlib.import_module(f"{name}.__main__").build_parser() for name in PROGRAMS}
+    parsers = REFERENCE.parsers()
     seen, problems = 0, []
     for page in pages():
         for number, program, arguments in shown_commands(page):
@@ -143,7 +145,7 @@ def test_the_collector_catches_a_flag_that_does_not_exist(tmp_path):
         "Run `python -m trainer export --run R\n--colour red`, then `trainer release promote 3 --fast`.\n\n"
         "```bash\npython -m inference run \\\n  --sauce x.mp4\n```\n"
     )
-    parsers = {name: importlib.import_module(f"{name}.__main__").build_parser() for name in ("trainer", "inference")}
+    parsers = REFERENCE.parsers()
     found = [problems_of(program, words(arguments), parsers) for _, program, arguments in shown_commands(page)]
     assert found == [
         ["`trainer export` has no --colour"],

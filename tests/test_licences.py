@@ -3,20 +3,18 @@ current and holds only licences someone accepted or reviewed (scripts/licences.p
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+from scripts import load
+
 REPO = Path(__file__).resolve().parent.parent
 
 
 def licences_module():
-    spec = importlib.util.spec_from_file_location("licences", REPO / "scripts" / "licences.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("licences")
 
 
 def test_the_project_is_agpl_in_the_licence_file_and_every_package():

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TEST_JWT_SECRET
+from scripts import load
 
 #: a model key that is well formed (base64 of 32 zero bytes): for rows about something else
 ZERO_KEY = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
@@ -539,7 +540,7 @@ def test_wrong_input_gets_one_clear_line_and_exit_2(tmp_path: Path, argv, env, w
     assert all(word in errors[0] for word in words), errors[0]
 
 
-@pytest.mark.parametrize("module", ["api", "ingestor", "augmentor", "trainer", "inference", "console", "azaion_shared"])
+@pytest.mark.parametrize("module", load("docs_reference").PROGRAMS)
 def test_every_command_line_says_its_version(module):
     done = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("azaion-") and "0.1.0" in done.stdout, done.stderr
@@ -562,20 +563,12 @@ def test_command_lines_agree_on_their_flags():
 def test_every_option_with_a_default_says_it_in_its_help():
     """`--help` shows every default a person would otherwise have to guess (flags and lists aside)."""
     import argparse
-    import importlib
 
-    programs = ["api", "ingestor", "augmentor", "trainer", "inference", "console", "azaion_shared"]
+    reference = load("docs_reference")
     silent = []
-    for name in programs:
-        top = importlib.import_module(f"{name}.__main__").build_parser()
-        parsers, seen = [top], set()
-        while parsers:
-            parser = parsers.pop()
-            seen.add(id(parser))
+    for top in reference.parsers().values():
+        for parser in [top, *reference.subcommands(top)]:
             for action in parser._actions:
-                if isinstance(action, argparse._SubParsersAction):
-                    parsers += [p for p in action.choices.values() if id(p) not in seen]
-                    continue
                 if not action.option_strings or action.nargs == 0 or action.default in (None, [], argparse.SUPPRESS):
                     continue
                 if "default" not in (action.help or "").lower():

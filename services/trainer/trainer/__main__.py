@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -37,19 +36,25 @@ def _value(text: str):
 
 
 def _run_name(text: str) -> str:
-    """An argparse ``type`` for --run: a name that stays a folder of its own under models/ and datasets/."""
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", text):
+    """An argparse ``type`` for --run: a name that stays a folder of its own under models/ and datasets/
+    (the annotation names' rule)."""
+    from azaion_shared.messages import NAME_RE
+
+    if not NAME_RE.fullmatch(text):
         raise argparse.ArgumentTypeError(f"{text!r} is no run name: letters, digits, '.', '_' and '-' (20261206-demo)")
     return text
 
 
 def _image_size(text: str) -> int:
-    """An argparse ``type`` for a model's input size: a multiple of the stride (32)."""
-    from trainer.formats import STRIDE
+    """An argparse ``type`` for a model's input size: the export table's rule (trainer.formats)."""
+    from trainer.errors import ExportError
+    from trainer.formats import check_imgsz
 
     size = positive(text)
-    if size % STRIDE:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a multiple of {STRIDE} (the model's stride): try 320 or 640")
+    try:
+        check_imgsz(size, "--imgsz")
+    except ExportError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return size
 
 

@@ -72,6 +72,12 @@ class ExportRequest:
         return f"{self.format.name} ({self.imgsz} px, batch {self.batch}, {self.precision}{target})"
 
 
+def check_imgsz(imgsz: int, what: str) -> None:
+    """A model's input size: a multiple of the stride, or an ExportError saying so."""
+    if imgsz < STRIDE or imgsz % STRIDE:
+        raise ExportError(f"{what}: the image size must be a multiple of {STRIDE} (the model's stride), got {imgsz}")
+
+
 def resolve(
     name: str,
     imgsz: int,
@@ -84,8 +90,7 @@ def resolve(
     fmt = FORMATS.get(name)
     if fmt is None:
         raise ExportError(f"unknown export format {name!r}; choose one of {', '.join(FORMATS)}")
-    if imgsz < STRIDE or imgsz % STRIDE:
-        raise ExportError(f"{name}: the image size must be a multiple of {STRIDE} (the model's stride), got {imgsz}")
+    check_imgsz(imgsz, name)
     batch = fmt.batch if batch is None else batch
     if not 1 <= batch <= fmt.max_batch:
         raise ExportError(f"{name}: batch must be within 1..{fmt.max_batch}, got {batch}")
