@@ -1,5 +1,6 @@
 import base64
 import os
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -195,3 +196,20 @@ def test_cli_keygen_encrypt_decrypt(tmp_path, monkeypatch, capsys):
     assert cli(["decrypt", str(tmp_path / "j"), str(tmp_path / "out2")]) == 2  # bad input: exit 2, as every tool
     assert "failed authentication" in capsys.readouterr().err
     assert not (tmp_path / "out2").exists()
+
+
+def test_decrypting_parts_equals_decrypting_them_joined_wherever_they_are_cut():
+    """A model's small and big parts are decrypted without joining them (issue 28: no 10 MB copy under
+    the GIL); cuts inside the header, at a chunk's edge and inside the tag, and three parts."""
+    from azaion_shared.crypto import GENTLE_CHUNK, decrypt_parts
+
+    data = os.urandom(3 * GENTLE_CHUNK + 123)
+    blob = encrypt_bytes(data, KEY)
+    for cuts in ([5], [48], [GENTLE_CHUNK + 48], [len(blob) - 7], [100, 2 * GENTLE_CHUNK]):
+        edges = [0, *cuts, len(blob)]
+        parts = [blob[a:b] for a, b in pairwise(edges)]
+        assert decrypt_parts(parts, KEY) == data
+        flipped = bytearray(blob)
+        flipped[len(blob) // 2] ^= 1
+        with pytest.raises(DecryptionError):
+            decrypt_parts([flipped[a:b] for a, b in pairwise(edges)], KEY)

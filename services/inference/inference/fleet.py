@@ -30,6 +30,7 @@ from azaion_shared.errors import (
 from azaion_shared.releases import ChannelPointer, Release, iso_at, parse_pointer, parse_release
 from azaion_shared.tuf_repository import channel_target, release_target
 from inference.errors import ModelError
+from inference.priority import at_lowest_priority, short_gil_turns
 from inference.release_cache import ReleaseCache
 
 log = logging.getLogger(__name__)
@@ -171,6 +172,7 @@ class Updater:
 
     def start(self) -> Updater:
         if self.options.poll_seconds or self.options.heartbeat_seconds:
+            short_gil_turns()  # this thread's Python work must not keep the frames' threads waiting
             self._thread.start()
         return self
 
@@ -206,7 +208,7 @@ class Updater:
     def check(self) -> None:
         """One poll: follow the channel to a new release when there is one (each failure logged, survived)."""
         try:
-            moved = self.channel.poll()
+            moved = at_lowest_priority(self.channel.poll)  # verifying metadata: the CPU the frames leave
         except SignatureError as exc:  # expired (a freeze), rolled back, forged, inconsistent
             self.channel_error = f"channel {self.channel.name}: metadata refused: {exc}"[:500]
             log.error("%s; still running release %d", self.channel_error, self.version)
@@ -226,7 +228,7 @@ class Updater:
     def update(self, version: int) -> bool:
         started = time.perf_counter()
         try:
-            release = self.channel.release(version)
+            release = at_lowest_priority(lambda: self.channel.release(version))
             model, backend = self.prepare(release)
         except ApiError as exc:
             log.warning("release %d could not be fetched yet (%s); trying again at the next poll", version, exc)
@@ -262,14 +264,16 @@ class Updater:
         before, then = self._frames_at_beat
         fps = (frames - before) / (at - then) if at > then else 0.0
         self._frames_at_beat = (frames, at)
+        confirmed = self.channel.confirmed_at
+        beat = (
+            self.options.name(),
+            str(self.version),
+            self.backend_name,
+            round(fps, 2),
+            self.error(),
+            iso_at(confirmed) if confirmed is not None else None,
+        )
         try:
-            self.channel.api.heartbeat(
-                self.options.name(),
-                str(self.version),
-                self.backend_name,
-                round(fps, 2),
-                self.error(),
-                iso_at(confirmed) if (confirmed := self.channel.confirmed_at) is not None else None,
-            )
+            at_lowest_priority(lambda: self.channel.api.heartbeat(*beat))
         except ApiError as exc:
             log.debug("heartbeat not delivered: %s", exc)

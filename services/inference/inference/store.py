@@ -16,7 +16,7 @@ from pathlib import Path
 
 from azaion_shared.api_client import ApiClient
 from azaion_shared.atomic import atomic_write_bytes
-from azaion_shared.crypto import MAGIC, decrypt_bytes, encrypt_bytes
+from azaion_shared.crypto import MAGIC, decrypt_bytes, decrypt_parts, encrypt_bytes
 from azaion_shared.distribution import big_name, small_name
 from azaion_shared.errors import ChecksumMismatchError, DecryptionError
 from azaion_shared.model_formats import format_of
@@ -35,7 +35,7 @@ class Model:
 
     name: str
     format: str  # onnx | tensorrt | rknn (azaion_shared.model_formats)
-    payload: bytes
+    payload: bytes | bytearray
     origin: str  # published | built here | local cache | file
     version: int | None = None  # the release it came from (None: a local file)
 
@@ -66,14 +66,14 @@ class ReleaseStore:
         plaintext = at_lowest_priority(lambda: self.plaintext(release, artifact))
         return Model(artifact.resource, artifact.format, plaintext, "published", release.version)
 
-    def plaintext(self, release: Release, artifact: Artifact) -> bytes:
+    def plaintext(self, release: Release, artifact: Artifact) -> bytearray:
         """The plaintext of an artifact, each part from the cache or the api/CDN, every hash checked."""
         folder = self.cache.release_dir(release.version)
         try:
             small = self._small(folder / small_name(artifact.resource), artifact)
             big = self._big(folder / big_name(artifact.resource), artifact)
             expected_total(small, len(big))
-            plaintext = decrypt_bytes(small + big, self.key)
+            plaintext = decrypt_parts([small, big], self.key)
         except ChecksumMismatchError as exc:
             raise ChecksumMismatchError(f"release {release.version}, {artifact.resource}: {exc}") from exc
         except DecryptionError as exc:

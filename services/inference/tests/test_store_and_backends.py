@@ -270,31 +270,30 @@ def model_that_loads_but_does_not_run(path):
 
 
 def test_the_trial_run_takes_the_lowest_priority_and_refuses_a_model_that_does_not_run(world, monkeypatch, tmp_path):
-    """Issue 28's swap without a stutter: the new model's trial run comes from a thread at nice 19 (the
-    frames keep the CPU); its session is opened at the caller's priority, so that the worker threads it
-    starts, which serve frames later, are not starved."""
+    """Issue 28's swap without a stutter: the new model is optimised and tried in a single-threaded session
+    from a thread at nice 19 (the frames keep the CPU); the serving session is opened at the caller's
+    priority (the worker threads it starts, which serve frames later, are not starved), from the
+    optimised graph without optimising it again, and is not run before it serves."""
     import os
     import threading
 
+    from azaion_shared.vendors import onnxruntime as vendor
     from inference.backends import onnx as onnx_backend
 
     def priority() -> int:
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
     seen = []
-    opened, ran = onnx_backend.OnnxRuntimeBackend.__init__, onnx_backend.OnnxRuntimeBackend._run
-    monkeypatch.setattr(
-        onnx_backend.OnnxRuntimeBackend,
-        "__init__",
-        lambda self, *a, **k: seen.append(("open", priority())) or opened(self, *a, **k),
-    )
+    tried, opened, ran = vendor.optimizing_session, vendor.open_session, onnx_backend.OnnxRuntimeBackend._run
+    monkeypatch.setattr(vendor, "optimizing_session", lambda *a: seen.append(("try", priority())) or tried(*a))
+    monkeypatch.setattr(vendor, "open_session", lambda *a: seen.append(("open", priority(), a[-1])) or opened(*a))
     monkeypatch.setattr(
         onnx_backend.OnnxRuntimeBackend, "_run", lambda self, *a: seen.append(("run", priority())) or ran(self, *a)
     )
     mine = priority()
     release = world.kit.release(onnx_file(world.onnx))
     assert world.run(release, CPU)[1] == "onnxruntime"
-    assert seen == [("open", mine), ("run", 19)]
+    assert seen == [("try", 19), ("run", 19), ("open", mine, True)]
 
     broken = world.kit.release(onnx_file(model_that_loads_but_does_not_run(tmp_path / "broken.onnx"), 32, 1))
     with pytest.raises(ModelError, match="the model loads but does not run"):

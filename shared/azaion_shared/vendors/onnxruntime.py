@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from azaion_shared.errors import ModelLoadError, RuntimeUnavailable
@@ -26,23 +29,84 @@ def available() -> tuple[bool, str]:
     return True, f"onnxruntime {ort.__version__}, providers {', '.join(ort.get_available_providers())}"
 
 
-def open_session(model: bytes | str, threads: int = 0, providers: list[str] | None = None, spin: bool = True):
+def open_session(
+    model: bytes | str, threads: int = 0, providers: list[str] | None = None, spin: bool = True, optimized: bool = False
+):
     """An inference session from the model's bytes (never a plaintext file) or a path; the CUDA provider
     first where present, unless ``providers`` says otherwise. ``spin=False``: the worker threads sleep
-    between runs instead of spinning (a CPU shared with other work loses less to idle spinning)."""
+    between runs instead of spinning (a CPU shared with other work loses less to idle spinning).
+    ``optimized``: the bytes are what :func:`optimizing_session` made on this machine, opened without
+    optimising the graph again."""
     ort = module()
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
     if not spin:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if optimized:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     if providers is None:
         providers = [p for p in PREFERRED_PROVIDERS if p in ort.get_available_providers()]
+    return _session(ort, model, options, providers)
+
+
+def optimizing_session(model: bytes) -> tuple[Any, bytes | None]:
+    """A single-threaded CPU session of ``model``, and the model as ONNX Runtime optimises it for this
+    machine's CPU (None where the system has no anonymous memory files, or where the CUDA provider will
+    serve: that graph is for the CPU). One thread: all the session's work, a run included, stays in the
+    calling thread, at its priority. Opening the optimised bytes with ``open_session(optimized=True)``
+    skips the optimisation (about 12 instead of 30 ms for yolo11n, all of it off the GIL) and runs as
+    fast; the optimised graph never leaves memory."""
+    ort = module()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3  # not its warning that the optimised graph is for this machine only: it is
+    keep = hasattr(os, "memfd_create") and "CUDAExecutionProvider" not in ort.get_available_providers()
+    if not keep:
+        return _session(ort, model, options, ["CPUExecutionProvider"]), None
+    with _in_memory(b"", "optimized") as (target, fd):
+        options.optimized_model_filepath = target
+        session = _session(ort, model, options, ["CPUExecutionProvider"])
+        return session, _read_all(fd)
+
+
+def _session(ort, model: bytes | str, options, providers: list[str]):
     try:
+        if isinstance(model, bytes | bytearray) and hasattr(os, "memfd_create"):
+            # through an anonymous memory file: ONNX Runtime parses a path without holding the GIL (up
+            # to 9 ms in one piece from bytes), so the frames of a running model go on meanwhile
+            with _in_memory(model, "model") as (path, _):
+                return ort.InferenceSession(path, sess_options=options, providers=providers)
         return ort.InferenceSession(model, sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad graphs
         size = f"{len(model)} bytes" if isinstance(model, bytes | bytearray) else str(model)
         raise ModelLoadError(f"ONNX Runtime cannot load the model ({size}): {exc}") from exc
+
+
+@contextmanager
+def _in_memory(data: bytes, name: str) -> Iterator[tuple[str, int]]:
+    """``data`` in an anonymous memory file (memfd: RAM only, gone with its last descriptor, private to
+    this process), as a path ONNX Runtime can open, and its descriptor."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        yield f"/proc/self/fd/{fd}", fd
+    finally:
+        os.close(fd)
+
+
+def _read_all(fd: int) -> bytes:
+    size = os.fstat(fd).st_size
+    chunks, offset = [], 0
+    while offset < size:
+        chunk = os.pread(fd, size - offset, offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
 
 
 def cpu_session(model: bytes | str):
