@@ -11,7 +11,8 @@ release 2 and release 1.
 Measured per swap: the time from `promote` returning to the first frame of the new version, and
 the longest interval between two consecutive frames from `promote` until 1 s after that first
 frame; against the median frame interval of the whole run, and against the longest interval of the
-same run outside every swap (the machine's own jitter: the api and the training server's side, each a process of its own, share it).
+same run outside every swap (the machine's own jitter: the api and the training server's side, each
+a process of its own, share it).
 Goal (issue 28): the longest gap during a swap <= 1.5 x the median interval, and no longer than the
 longest gap without a swap; judged with the video played as a 25 fps camera delivers it (a device
 follows a camera: it has time between frames, and a swap must not take a frame's slot), and measured
