@@ -4,9 +4,10 @@ Three threads joined by bounded queues::
 
     reader:  decode every Nth frame -> its views (the whole frame, or tiles: inference.tiles), each
              letterboxed into a batch buffer -> batch
-    model:   backend.infer(batch) -> raw output
-    outputs (caller's thread): decode + NMS per view -> merge a frame's views -> track -> draw
-             -> JSONL / mp4 / window / live view (and track events)
+    model:   backend.infer(batch) -> raw output; as many threads as the backend runs batches at once
+             (``Backend.runs_at_once``: two for ONNX Runtime on a CPU of two cores or more)
+    outputs (caller's thread): batches back in order -> decode + NMS per view -> merge a frame's
+             views -> track -> draw -> JSONL / mp4 / window / live view (and track events)
 
 A batch holds views, not frames: a tiled 4K frame fills several batches, and one batch may end one
 frame's tiles and begin the next one's. The outputs stage gathers a frame's views in order and emits
@@ -18,8 +19,8 @@ runs this one, and the outputs deal with the previous one. A full queue slows th
 
 A new model (a fleet update) is handed over with :meth:`Pipeline.swap`, already loaded and warmed up.
 The reader adopts it between two batches, so every frame is letterboxed for, run by and reported with
-one model; the model thread closes the old one once its last batch is through. No frame is skipped
-and the source and the outputs never stop.
+one model; the outputs close the old one once its last batch is through (they see batches in order).
+No frame is skipped and the source and the outputs never stop.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,7 +47,12 @@ from inference.tracking import Tracking
 
 log = logging.getLogger(__name__)
 
-_END = object()
+
+@dataclass(frozen=True)
+class _End:
+    """The reader's last word, one to each model thread: how many batches it sent."""
+
+    batches: int
 
 
 @dataclass
@@ -66,6 +72,8 @@ class Batch:
     backend: Backend
     model: Running
     output: np.ndarray | None = None
+    number: int = 0  # its place in the reader's order (the model threads may finish out of it)
+    seconds: float = 0.0  # inside the runtime
 
 
 @dataclass
@@ -79,6 +87,7 @@ class Stats:
     track_seconds: float = 0.0
     per_class: dict[str, int] = field(default_factory=dict)
     versions: list[int | None] = field(default_factory=list)  # the model versions that ran, in order
+    runs_at_once: int = 1  # model threads: batches run at the same time
 
     @property
     def fps(self) -> float:
@@ -86,8 +95,9 @@ class Stats:
 
     @property
     def overhead(self) -> float:
-        """1 - time inside the model / wall time: what the pipeline adds around the model."""
-        return 1 - self.model_seconds / self.wall_seconds if self.wall_seconds else 0.0
+        """1 - time inside the model / (wall time x batches run at once): what the pipeline adds around
+        the model."""
+        return 1 - self.model_seconds / (self.wall_seconds * self.runs_at_once) if self.wall_seconds else 0.0
 
     def as_dict(self) -> dict:
         return {
@@ -197,15 +207,21 @@ class Pipeline:
             return [(views[0], rect_size((height, width), backend.input_size))]
         return [(view, backend.input_size) for view in views]
 
-    def _reader(self, frames: Iterable[Frame], out: queue.Queue) -> None:
+    def _reader(self, frames: Iterable[Frame], out: queue.Queue, workers: int) -> None:
         try:
             pending: list[tuple[FrameWork, Placement]] = []
             buffer = backend = model = None
+            sent = 0
+
+            def send(batch: Batch) -> None:
+                nonlocal sent
+                batch.number, sent = sent, sent + 1
+                self._put(out, batch)
 
             def flush() -> None:
                 nonlocal pending
                 if pending:
-                    self._put(out, Batch(pending, buffer[: len(pending)], backend, model))
+                    send(Batch(pending, buffer[: len(pending)], backend, model))
                     pending = []
 
             for frame in frames:
@@ -229,38 +245,54 @@ class Pipeline:
                     _, placement = letterbox(crop, size, out=buffer[len(pending)], x0=view.x, y0=view.y)
                     pending.append((work, placement))
                     if len(pending) == backend.batch:
-                        self._put(out, Batch(pending, buffer, backend, model))
+                        send(Batch(pending, buffer, backend, model))
                         pending = []
             flush()  # the last, short batch: the backend pads it if its model needs a full one
-            self._put(out, _END)
+            for _ in range(workers):
+                self._put(out, _End(sent))
         except Stopped:
             pass
         except BaseException as exc:
             self._fail(exc)
 
     def _model(self, inbox: queue.Queue, out: queue.Queue) -> None:
-        previous: Backend | None = None
+        """One model thread: batches in, outputs out, in whatever order they finish."""
         try:
             while True:
                 item = self._get(inbox)
-                if item is _END:
-                    self._put(out, _END)
+                if isinstance(item, _End):
+                    self._put(out, item)
                     return
                 backend = item.backend
-                if previous is not None and backend is not previous:
-                    close_in_background(previous)  # its last batch is through: FIFO queues keep the order
-                previous = backend
-                before = backend.model_seconds
-                item.output = backend.infer(item.images)
-                self._model_seconds += backend.model_seconds - before
+                with backend.slots:  # a backend swapped in may run fewer batches at once
+                    item.output = backend.infer(item.images)
+                    item.seconds = backend.last_seconds
                 self._put(out, item)
         except Stopped:
             pass
         except BaseException as exc:
             self._fail(exc)
-        finally:
-            if previous is not None and previous is not self.backend:  # swapped out, its batches cut short
-                previous.close()
+
+    def _in_order(self, results: queue.Queue) -> Iterator[Batch]:
+        """The model threads' batches in the reader's order, until the last one it sent."""
+        waiting: dict[int, Batch] = {}
+        following, end = 0, None
+        while end is None or following < end:
+            item = self._get(results)
+            if isinstance(item, _End):
+                end = item.batches
+                continue
+            waiting[item.number] = item
+            while following in waiting:
+                yield waiting.pop(following)
+                following += 1
+
+    def _retire(self, running: Backend | None, backend: Backend) -> Backend:
+        """Outputs stage: the first batch of a swapped-in model is here, so every batch of the one before
+        it is through (batches come in order): that one is closed, beside the frames."""
+        if running is not None and backend is not running:
+            close_in_background(running)
+        return backend
 
     def _fail(self, exc: BaseException) -> None:
         self._errors.append(exc)
@@ -306,22 +338,28 @@ class Pipeline:
 
     def run(self, frames: Iterable[Frame], progress: Callable[[int], None] | None = None) -> Stats:
         """Process every frame; returns the figures. Raises the first error of any stage."""
-        stats = Stats()
+        workers = max(1, self.backend.runs_at_once)  # a model swapped in later runs at most as many at once
+        stats = Stats(runs_at_once=workers)
         self._model_seconds = 0.0
         batches: queue.Queue = queue.Queue(self.queue_size)
-        results: queue.Queue = queue.Queue(self.queue_size)
+        results: queue.Queue = queue.Queue(self.queue_size + workers)
         threads = [
-            threading.Thread(target=self._reader, args=(frames, batches), name="inference-reader", daemon=True),
-            threading.Thread(target=self._model, args=(batches, results), name="inference-model", daemon=True),
+            threading.Thread(
+                target=self._reader, args=(frames, batches, workers), name="inference-reader", daemon=True
+            ),
+            *(
+                threading.Thread(target=self._model, args=(batches, results), name=f"inference-model-{n}", daemon=True)
+                for n in range(workers)
+            ),
         ]
         started = time.perf_counter()
         for thread in threads:
             thread.start()
+        running = None
         try:
-            while True:
-                item = self._get(results)
-                if item is _END:
-                    break
+            for item in self._in_order(results):
+                running = self._retire(running, item.backend)
+                self._model_seconds += item.seconds
                 done = self._emit(item, stats)
                 if progress and done:
                     progress(done)
@@ -334,6 +372,8 @@ class Pipeline:
             self._stop.set()  # the workers leave now if they have not yet
             for thread in threads:
                 thread.join(timeout=30)
+            if running is not None and running is not self.backend:  # swapped out, its batches cut short
+                running.close()
             stats.wall_seconds = time.perf_counter() - started
             stats.model_seconds = self._model_seconds
             if self.tracking is not None:

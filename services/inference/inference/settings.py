@@ -4,6 +4,7 @@ No CDN settings: a device gets big parts through links the api hands it (least p
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -103,7 +104,15 @@ class InferenceOptions(BaseModel):
         None, description="This device's name in the inventory (`python -m api devices list`); default the host name."
     )
     live_host: str = Field("0.0.0.0", description="Address the --live view listens on (headless boxes: all).")
-    threads: int = Field(0, ge=0, description="ONNX Runtime intra-op threads (0: its default).")
+    threads: int = Field(
+        0, ge=0, description="ONNX Runtime intra-op threads of each run (0: the cores shared out between the runs)."
+    )
+    runs: int = Field(
+        0,
+        ge=0,
+        description="Batches ONNX Runtime runs at once on the CPU, each on its share of the cores (0: two where "
+        "there are two cores or more; 1: one at a time on all of them, the least latency per frame).",
+    )
     spin: bool = Field(
         False,
         description="ONNX Runtime worker threads spin between runs (lower latency on an otherwise idle CPU); off: "
@@ -117,6 +126,10 @@ class InferenceOptions(BaseModel):
 
         parse(value)  # one rule, one message: "expected auto, off or ROWSxCOLUMNS such as 2x3"
         return value
+
+    def runs_at_once(self) -> int:
+        """:attr:`runs`, with 0 resolved for this machine."""
+        return self.runs or (2 if (os.cpu_count() or 1) >= 2 else 1)
 
     def cache(self, root: Path) -> Path:
         return self.cache_dir or root / "edge-cache"

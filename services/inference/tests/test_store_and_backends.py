@@ -292,8 +292,13 @@ def test_the_trial_run_takes_the_lowest_priority_and_refuses_a_model_that_does_n
     )
     mine = priority()
     release = world.kit.release(onnx_file(world.onnx))
-    assert world.run(release, CPU)[1] == "onnxruntime"
+    assert world.run(release, CPU, runs=1)[1] == "onnxruntime"
     assert seen == [("try", 19), ("run", 19), ("open", mine, True)]
+    # two runs at once of one thread each (``threads=1``): the serving session starts no worker threads,
+    # so it is opened at the lowest priority too
+    seen.clear()
+    assert world.run(release, CPU, runs=2, threads=1)[1] == "onnxruntime"
+    assert seen == [("try", 19), ("run", 19), ("open", 19, True)]
 
     broken = world.kit.release(onnx_file(model_that_loads_but_does_not_run(tmp_path / "broken.onnx"), 32, 1))
     with pytest.raises(ModelError, match="the model loads but does not run"):

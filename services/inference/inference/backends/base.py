@@ -16,6 +16,7 @@ time spent inside the runtime (copies to and from the device included), for the 
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
@@ -30,7 +31,9 @@ class Backend(ABC):
     runs exactly this many, padded), ``input_size`` ((height, width) the images are letterboxed to),
     ``info`` (class names and the rest of the model's metadata) and, for a dynamic batch,
     ``fixed_batch = False``; for a dynamic input size ``dynamic_size = True`` (``input_size`` is then
-    the largest side the model was exported for)."""
+    the largest side the model was exported for). ``runs_at_once``: how many batches the pipeline may
+    run on it at the same time, from as many threads (1 unless the runtime is safe and faster so:
+    :meth:`allow_runs`)."""
 
     name: str = "backend"
     batch: int
@@ -42,6 +45,19 @@ class Backend(ABC):
     def __init__(self) -> None:
         self.model_seconds = 0.0
         self.calls = 0
+        self._count = threading.Lock()
+        self._last = threading.local()
+        self.allow_runs(1)
+
+    def allow_runs(self, runs: int) -> None:
+        """Let the pipeline run ``runs`` batches at once on this backend (``slots`` holds them to it)."""
+        self.runs_at_once = runs
+        self.slots = threading.BoundedSemaphore(runs)
+
+    @property
+    def last_seconds(self) -> float:
+        """The time the calling thread's last :meth:`infer` spent inside the runtime."""
+        return getattr(self._last, "seconds", 0.0)
 
     @abstractmethod
     def _run(self, prepared) -> np.ndarray:
@@ -70,8 +86,11 @@ class Backend(ABC):
         try:
             yield
         finally:
-            self.model_seconds += time.perf_counter() - started
-            self.calls += 1
+            spent = time.perf_counter() - started
+            self._last.seconds = spent
+            with self._count:
+                self.model_seconds += spent
+                self.calls += 1
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release the runtime's resources."""
