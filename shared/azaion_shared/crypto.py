@@ -387,14 +387,15 @@ def decrypt_file(src: str | Path, dst: str | Path, key: bytes, *, durable: bool 
 
 def decrypt_bytes(blob: bytes | bytearray | memoryview, key: bytes) -> bytes:
     """Verify and decrypt an in-memory container (the plaintext never touches the disk)."""
-    return bytes(decrypt_parts([blob], key))
+    return decrypt_parts([blob], key)
 
 
-def decrypt_parts(parts: Sequence[bytes | bytearray | memoryview], key: bytes) -> bytearray:
-    """:func:`decrypt_bytes` of the parts' concatenation (a model's small and big parts), without joining
-    them first and without copying the plaintext out at the end (hence a bytearray): a 10 MB copy holds
-    the GIL for milliseconds, and for much longer in a low-priority thread that the scheduler stops while
-    it holds it (measured: up to 15 ms for the frames of a running model)."""
+def decrypt_parts(parts: Sequence[bytes | bytearray | memoryview], key: bytes) -> bytes:
+    """:func:`decrypt_bytes` of the parts' concatenation (a model's small and big parts), without ever
+    holding the GIL for a copy of the whole: the parts are not joined, and the plaintext gathers in an
+    anonymous memory file (RAM only) that one read turns into bytes, both without the GIL. A 10 MB copy
+    holds it for milliseconds, and for much longer in a low-priority thread that the scheduler stops
+    while it holds it (measured: up to 15 ms for the frames of a running model)."""
     views = [memoryview(part).cast("B") for part in parts]
     starts = [0, *accumulate(len(v) for v in views)]
     total = starts[-1]
@@ -413,12 +414,26 @@ def decrypt_parts(parts: Sequence[bytes | bytearray | memoryview], key: bytes) -
         return memoryview(b"".join(pieces))
 
     enc_key, plaintext_size, iv = _verify_and_keys(view_at, total, key)
-    out = bytearray(plaintext_size + BLOCK)
     scratch = bytearray(GENTLE_CHUNK + BLOCK)
-    position = 0
     chunks = _decrypt_chunks(view_at, total, enc_key, iv, plaintext_size, lambda: scratch, GENTLE_CHUNK, True)
-    for buf, n in chunks:
-        out[position : position + n] = memoryview(buf)[:n]
-        position += n
-    del out[plaintext_size:]
-    return out
+    if not hasattr(os, "memfd_create"):  # not Linux: gathered in memory, one copy at the end
+        out = bytearray()
+        for buf, n in chunks:
+            out += memoryview(buf)[:n]
+        return bytes(out)
+    fd = os.memfd_create("plaintext", os.MFD_CLOEXEC)
+    try:
+        for buf, n in chunks:
+            view = memoryview(buf)[:n]
+            while view:
+                view = view[os.write(fd, view) :]
+        pieces, offset = [], 0
+        while offset < plaintext_size:
+            piece = os.pread(fd, plaintext_size - offset, offset)
+            if not piece:
+                raise DecryptionError(f"decrypted {offset} bytes, the header says {plaintext_size}")
+            pieces.append(piece)
+            offset += len(piece)
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    finally:
+        os.close(fd)

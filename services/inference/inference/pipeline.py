@@ -39,7 +39,6 @@ from inference.backends.base import Backend
 from inference.errors import Stopped
 from inference.letterbox import Placement, letterbox, rect_size
 from inference.postprocess import Detections, postprocess
-from inference.priority import close_in_background
 from inference.sinks import Running, Sink
 from inference.source import Frame
 from inference.tiles import View, merge, windows
@@ -287,13 +286,6 @@ class Pipeline:
                 yield waiting.pop(following)
                 following += 1
 
-    def _retire(self, running: Backend | None, backend: Backend) -> Backend:
-        """Outputs stage: the first batch of a swapped-in model is here, so every batch of the one before
-        it is through (batches come in order): that one is closed, beside the frames."""
-        if running is not None and backend is not running:
-            close_in_background(running)
-        return backend
-
     def _fail(self, exc: BaseException) -> None:
         self._errors.append(exc)
         self._stop.set()
@@ -358,9 +350,16 @@ class Pipeline:
         running = None
         try:
             for item in self._in_order(results):
-                running = self._retire(running, item.backend)
+                retired = running if running is not None and item.backend is not running else None
+                running = item.backend
                 self._model_seconds += item.seconds
                 done = self._emit(item, stats)
+                if retired is not None:
+                    # The first batch of a swapped-in model is out, so every batch of the one before it
+                    # is through (batches come in order): it is closed here, right after a frame went
+                    # out, when the frames' threads are between frames. Its destructor holds the GIL
+                    # (about 3 ms); in a low-priority thread the scheduler could stretch that.
+                    retired.close()
                 if progress and done:
                     progress(done)
         except Stopped:

@@ -35,15 +35,6 @@ def short_gil_turns() -> None:
         sys.setswitchinterval(GIL_TURN)
 
 
-def close_in_background(resource) -> threading.Thread:
-    """``resource.close()`` in a thread of its own at the lowest priority, not waited for: a model swapped
-    out frees its memory and joins its worker threads there (2-3 ms for a small ONNX Runtime session),
-    not between two frames."""
-    thread = threading.Thread(target=lambda: _lower() or resource.close(), name="close", daemon=True)
-    thread.start()
-    return thread
-
-
 def at_lowest_priority(work: Callable[[], T]) -> T:
     """``work()`` in a thread of its own at the lowest CPU priority, waited for. The thread ends with the
     work, so nothing that outlives it inherits its priority (an unprivileged process cannot raise a

@@ -35,7 +35,7 @@ class Model:
 
     name: str
     format: str  # onnx | tensorrt | rknn (azaion_shared.model_formats)
-    payload: bytes | bytearray
+    payload: bytes
     origin: str  # published | built here | local cache | file
     version: int | None = None  # the release it came from (None: a local file)
 
@@ -66,7 +66,7 @@ class ReleaseStore:
         plaintext = at_lowest_priority(lambda: self.plaintext(release, artifact))
         return Model(artifact.resource, artifact.format, plaintext, "published", release.version)
 
-    def plaintext(self, release: Release, artifact: Artifact) -> bytearray:
+    def plaintext(self, release: Release, artifact: Artifact) -> bytes:
         """The plaintext of an artifact, each part from the cache or the api/CDN, every hash checked."""
         folder = self.cache.release_dir(release.version)
         try:

@@ -129,7 +129,7 @@ def build_engine(onnx_model: bytes, fp16: bool = True, max_batch: int = 4, works
         flags = 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse(bytes(onnx_model)):  # the store hands a bytearray (no copy there); the parser wants bytes
+    if not parser.parse(onnx_model):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise ModelLoadError(f"TensorRT cannot parse the ONNX model: {errors}")
     info = ModelInfo.from_mapping(onnxruntime.metadata(onnx_model))
