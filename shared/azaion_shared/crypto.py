@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from azaion_shared import memfile
 from azaion_shared.atomic import atomic_writer
 from azaion_shared.errors import ConfigError, DecryptionError
 
@@ -416,24 +417,12 @@ def decrypt_parts(parts: Sequence[bytes | bytearray | memoryview], key: bytes) -
     enc_key, plaintext_size, iv = _verify_and_keys(view_at, total, key)
     scratch = bytearray(GENTLE_CHUNK + BLOCK)
     chunks = _decrypt_chunks(view_at, total, enc_key, iv, plaintext_size, lambda: scratch, GENTLE_CHUNK, True)
-    if not hasattr(os, "memfd_create"):  # not Linux: gathered in memory, one copy at the end
+    if not memfile.AVAILABLE:  # not Linux: gathered in memory, one copy at the end
         out = bytearray()
         for buf, n in chunks:
             out += memoryview(buf)[:n]
         return bytes(out)
-    fd = os.memfd_create("plaintext", os.MFD_CLOEXEC)
-    try:
+    with memfile.memory_file("plaintext") as (_, fd):
         for buf, n in chunks:
-            view = memoryview(buf)[:n]
-            while view:
-                view = view[os.write(fd, view) :]
-        pieces, offset = [], 0
-        while offset < plaintext_size:
-            piece = os.pread(fd, plaintext_size - offset, offset)
-            if not piece:
-                raise DecryptionError(f"decrypted {offset} bytes, the header says {plaintext_size}")
-            pieces.append(piece)
-            offset += len(piece)
-        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
-    finally:
-        os.close(fd)
+            memfile.write_all(fd, memoryview(buf)[:n])
+        return memfile.read_all(fd, plaintext_size)  # _decrypt_chunks checked the size

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
+from azaion_shared import memfile
 from azaion_shared.errors import ModelLoadError, RuntimeUnavailable
 from azaion_shared.model_info import literal_metadata
 
@@ -61,52 +59,26 @@ def optimizing_session(model: bytes) -> tuple[Any, bytes | None]:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.log_severity_level = 3  # not its warning that the optimised graph is for this machine only: it is
-    keep = hasattr(os, "memfd_create") and "CUDAExecutionProvider" not in ort.get_available_providers()
+    keep = memfile.AVAILABLE and "CUDAExecutionProvider" not in ort.get_available_providers()
     if not keep:
         return _session(ort, model, options, ["CPUExecutionProvider"]), None
-    with _in_memory(b"", "optimized") as (target, fd):
+    with memfile.memory_file("optimized") as (target, fd):
         options.optimized_model_filepath = target
         session = _session(ort, model, options, ["CPUExecutionProvider"])
-        return session, _read_all(fd)
+        return session, memfile.read_all(fd)
 
 
 def _session(ort, model: bytes | str, options, providers: list[str]):
     try:
-        if isinstance(model, bytes | bytearray) and hasattr(os, "memfd_create"):
+        if isinstance(model, bytes | bytearray) and memfile.AVAILABLE:
             # through an anonymous memory file: ONNX Runtime parses a path without holding the GIL (up
             # to 9 ms in one piece from bytes), so the frames of a running model go on meanwhile
-            with _in_memory(model, "model") as (path, _):
+            with memfile.memory_file("model", model) as (path, _):
                 return ort.InferenceSession(path, sess_options=options, providers=providers)
         return ort.InferenceSession(model, sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad graphs
         size = f"{len(model)} bytes" if isinstance(model, bytes | bytearray) else str(model)
         raise ModelLoadError(f"ONNX Runtime cannot load the model ({size}): {exc}") from exc
-
-
-@contextmanager
-def _in_memory(data: bytes, name: str) -> Iterator[tuple[str, int]]:
-    """``data`` in an anonymous memory file (memfd: RAM only, gone with its last descriptor, private to
-    this process), as a path ONNX Runtime can open, and its descriptor."""
-    fd = os.memfd_create(name, os.MFD_CLOEXEC)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        yield f"/proc/self/fd/{fd}", fd
-    finally:
-        os.close(fd)
-
-
-def _read_all(fd: int) -> bytes:
-    size = os.fstat(fd).st_size
-    chunks, offset = [], 0
-    while offset < size:
-        chunk = os.pread(fd, size - offset, offset)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        offset += len(chunk)
-    return b"".join(chunks)
 
 
 def cpu_session(model: bytes | str):

@@ -11,6 +11,7 @@ import ctypes
 import os
 
 from azaion_shared.errors import ModelLoadError, RuntimeUnavailable
+from azaion_shared.memfile import memory_file
 
 RUNTIME_LIBRARY = "librknnrt.so"
 
@@ -58,14 +59,8 @@ def load(payload: bytes):
     """An RKNNLite with ``payload`` loaded (from memory) and its runtime started on every NPU core."""
     lite = lite_module()
     rknn = lite(verbose=False)
-    fd = os.memfd_create("azaion-model", os.MFD_CLOEXEC)
-    try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(fd, view) :]
-        ret = rknn.load_rknn(f"/proc/self/fd/{fd}")
-    finally:
-        os.close(fd)
+    with memory_file("azaion-model", payload) as (path, _):
+        ret = rknn.load_rknn(path)
     if ret != 0:
         raise ModelLoadError(
             f"RKNNLite could not load the model (code {ret}): is it an .rknn for this runtime version?"

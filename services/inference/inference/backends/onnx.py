@@ -38,8 +38,7 @@ class OnnxRuntimeBackend(Backend):
         cores: 100 against 74 frames/s), at the price of each frame's latency. The CUDA provider runs
         one at a time."""
         super().__init__()
-        if runs > 1 and not threads:
-            threads = per_run_threads(runs)
+        threads = run_threads(threads, runs)
         # from bytes: the decrypted model never touches the disk
         self._adopt(onnxruntime.open_session(model, threads, providers, spin, optimized))
         self.allow_runs(runs if self.session.get_providers()[0] == "CPUExecutionProvider" else 1)
@@ -121,7 +120,7 @@ def ready(payload: bytes, options) -> OnnxRuntimeBackend:
     optimized = at_lowest_priority(lambda: OnnxRuntimeBackend.tried(payload))
     runs = options.runs_at_once()
     if optimized is not None:
-        threads = options.threads or (per_run_threads(runs) if runs > 1 else 0)
+        threads = run_threads(options.threads, runs)
 
         def serving() -> OnnxRuntimeBackend:
             return OnnxRuntimeBackend(optimized, threads=threads, spin=options.spin, optimized=True, runs=runs)
@@ -132,8 +131,11 @@ def ready(payload: bytes, options) -> OnnxRuntimeBackend:
     return at_lowest_priority(lambda: warmed_up(backend))
 
 
-def per_run_threads(runs: int) -> int:
-    """Each of ``runs`` batches at once gets an equal share of the cores (at least one)."""
+def run_threads(threads: int, runs: int) -> int:
+    """The threads each run gets: ``threads`` when given; with several runs at once an equal share of
+    the cores (at least one); else 0 (ONNX Runtime's default, all of them)."""
+    if threads or runs <= 1:
+        return threads
     return max(1, (os.cpu_count() or 1) // runs)
 
 
