@@ -146,9 +146,10 @@ def measure(workdir: Path, realtime: bool) -> dict:
     from photos import frames, write_video
     from release_kit import PASSWORD, Kit, onnx_file
 
-    from azaion_shared.api_client import ApiClient
+    from azaion_shared.api_client import ApiClient, ApiClientSettings
     from azaion_shared.cdn import LocalStorage
     from azaion_shared.crypto import generate_key, parse_key
+    from inference import fleet_helper
     from inference.device import Device
     from inference.fleet import Channel, Updater, start
     from inference.pipeline import Pipeline
@@ -171,24 +172,35 @@ def measure(workdir: Path, realtime: bool) -> dict:
         kit.release(onnx_file(first, IMGSZ, 1), promote=True)
         kit.release(onnx_file(second, IMGSZ, 1))
         trainer, trainer_process = training_server(kit)
-        options = InferenceOptions(poll_seconds=POLL, heartbeat_seconds=0)
+        options = InferenceOptions(
+            poll_seconds=POLL, heartbeat_seconds=0, trusted_root=kit.root_file, device_name="bench-device"
+        )
         from azaion_shared.model_formats import ONNX
 
         device = Device(ONNX, "bench CPU")
         with ApiClient(url, "edge@bench.local", PASSWORD) as api:
             cache = ReleaseCache(workdir / "edge-cache")
             store = ReleaseStore(kit.key, api, cache)
-            trusted = InferenceOptions(trusted_root=kit.root_file).trust_client(api, cache.folder)
-            channel = Channel(trusted, "stable", "bench-device", cache, api)
+            channel = Channel(options.trust_client(api, cache.folder), "stable", options.name(), cache, api)
             release = start(channel).release
             _model, backend = acquire_backend(store, release, device, options)
             stamps = Stamps()
             pipeline = Pipeline(backend, [stamps], queue_size=options.queue_size, version=release.version)
 
-            def prepare(wanted):
-                return acquire_backend(store, wanted, device, options)
+            recipe = fleet_helper.Recipe(
+                ApiClientSettings(url=url, email="edge@bench.local", password=PASSWORD),
+                api.token,
+                kit.key,
+                cache.folder,
+                options,
+                "WARNING",
+            )
+            helper, following, fetching = fleet_helper.follow(recipe, channel, store)
 
-            updater = Updater(channel, prepare, pipeline, release.version, options, backend.name).start()
+            def prepare(wanted):
+                return acquire_backend(fetching, wanted, device, options)
+
+            updater = Updater(following, prepare, pipeline, release.version, options, backend.name).start()
             runner = threading.Thread(
                 target=pipeline.run, args=(Source(str(video), 1, loop=True, realtime=realtime),), daemon=True
             )
@@ -213,6 +225,7 @@ def measure(workdir: Path, realtime: bool) -> dict:
                 pipeline.stop()
                 runner.join(timeout=30)
                 updater.stop()
+                helper.close()
                 pipeline.close()
     finally:
         api_process.terminate()

@@ -101,6 +101,12 @@ class ApiClient:
         self._http.close()
 
     # --- authentication -------------------------------------------------------------------
+    @property
+    def token(self) -> str | None:
+        """The session's token (None before the first login): another process of the same device may
+        start from it instead of logging in again."""
+        return self._token
+
     def login(self) -> str:
         with self._login_lock:
             self._token = self._login_once()
@@ -458,7 +464,9 @@ class ApiClientSettings(BaseModel):
         False, description="Allow a plain http:// url to a host other than loopback (a trusted network only)."
     )
 
-    def client(self, progress: bool = False) -> ApiClient:
+    def client(self, progress: bool = False, token: str | None = None) -> ApiClient:
+        """The client these settings describe; ``token``: a session to start from (logged in again when
+        it is refused)."""
         if not self.email:
             from azaion_shared.errors import ConfigError
 
@@ -470,6 +478,7 @@ class ApiClientSettings(BaseModel):
             self.url,
             self.email,
             self.password.get_secret_value(),
+            token=token,
             timeout=self.timeout,
             retry=RetryPolicy(attempts=self.attempts),
             progress=progress,

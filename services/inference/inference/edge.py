@@ -79,6 +79,7 @@ def _model_and_backend(settings, args, stack):
         key = settings.key() if settings.key_configured() else None
         model = load_file(args.model, key)
         return model, warmed_up(open_backend(model, options)), None
+    from inference import fleet_helper
     from inference.device import detect
     from inference.fleet import Channel, Updater, start
     from inference.release_cache import ReleaseCache
@@ -95,8 +96,15 @@ def _model_and_backend(settings, args, stack):
     begun = first_backend(store, channel, started, device, options)
 
     def updater(pipeline) -> Updater:
-        prepare = lambda release: acquire_backend(store, release, device, options)  # noqa: E731
-        made = Updater(channel, prepare, pipeline, begun.release.version, options, begun.backend.name)
+        following, fetching = channel, store
+        if fleet_helper.AVAILABLE:  # polls, downloads and decryption in a process of their own
+            recipe = fleet_helper.Recipe(
+                settings.api_client, api.token, settings.key(), cache.folder, options, settings.log_level, settings.log_json
+            )
+            helper, following, fetching = fleet_helper.follow(recipe, channel, store)
+            stack.callback(helper.close)
+        prepare = lambda release: acquire_backend(fetching, release, device, options)  # noqa: E731
+        made = Updater(following, prepare, pipeline, begun.release.version, options, begun.backend.name)
         made.refused.update(begun.refused)
         made.channel_error = started.error
         return made

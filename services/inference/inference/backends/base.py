@@ -120,13 +120,14 @@ def unbundle(model: bytes, info: ModelInfo | None) -> tuple[ModelInfo, bytes]:
     return info or found, payload
 
 
-def warmed_up(backend: Backend) -> Backend:
-    """Run the backend once on a blank image, so that a model that loads but cannot run is caught now,
-    before it replaces a working one (and its first real batch does not pay the start-up)."""
+def warmed_up(backend: Backend, times: int = 1) -> Backend:
+    """Run the backend ``times`` on a blank image, so that a model that loads but cannot run is caught
+    now, before it replaces a working one (and its first real batches do not pay the start-up)."""
     from inference.errors import ModelError
 
     try:
-        backend.infer(np.zeros((1, *backend.input_size, 3), np.uint8))
+        for _ in range(times):
+            backend.infer(np.zeros((1, *backend.input_size, 3), np.uint8))
     except Exception as exc:
         backend.close()
         raise ModelError(f"the model loads but does not run: {exc}") from exc

@@ -115,8 +115,10 @@ def ready(payload: bytes, options) -> OnnxRuntimeBackend:
     single-threaded session optimises the graph for this CPU and runs it once on a blank image (a model
     that loads but cannot run is refused here). Then the serving session is opened at the caller's
     priority, because its worker threads take their creator's and would keep a low one for good; from
-    the optimised graph that is a third of the work (and none of it holds the GIL). Where the CUDA
-    provider serves, the CPU's graph does not apply: that session is opened as it is and tried too."""
+    the optimised graph that is a third of the work (and none of it holds the GIL). A serving session of
+    one thread per run has no worker threads: it is opened, and run twice (a fresh session's first runs
+    take up to half as long again, while its memory arena grows), at the lowest priority. Where the
+    CUDA provider serves, the CPU's graph does not apply: that session is opened as it is and tried too."""
     optimized = at_lowest_priority(lambda: OnnxRuntimeBackend.tried(payload))
     runs = options.runs_at_once()
     if optimized is not None:
@@ -126,7 +128,7 @@ def ready(payload: bytes, options) -> OnnxRuntimeBackend:
             return OnnxRuntimeBackend(optimized, threads=threads, spin=options.spin, optimized=True, runs=runs)
 
         # a session of one thread per run starts no worker threads: nothing of it keeps a low priority
-        return at_lowest_priority(serving) if threads == 1 else serving()
+        return at_lowest_priority(lambda: warmed_up(serving(), times=2)) if threads == 1 else serving()
     backend = OnnxRuntimeBackend(payload, threads=options.threads, spin=options.spin, runs=runs)
     return at_lowest_priority(lambda: warmed_up(backend))
 
