@@ -90,3 +90,6 @@ def test_errors_arrive_as_raised_and_a_helper_that_died_is_started_again(followe
         remote.poll()
     assert isinstance(lost.value, fleet_helper.HelperGone) and "exit status -9" in str(lost.value)
     assert remote.poll() is None and helper.starts == 2
+    process = helper.process
+    helper.close()  # the device's end of the socket closes: the helper leaves by itself
+    assert process.returncode == 0

@@ -99,7 +99,13 @@ def _model_and_backend(settings, args, stack):
         following, fetching = channel, store
         if fleet_helper.AVAILABLE:  # polls, downloads and decryption in a process of their own
             recipe = fleet_helper.Recipe(
-                settings.api_client, api.token, settings.key(), cache.folder, options, settings.log_level, settings.log_json
+                settings.api_client,
+                api.token,
+                settings.key(),
+                cache.folder,
+                options,
+                settings.log_level,
+                settings.log_json,
             )
             helper, following, fetching = fleet_helper.follow(recipe, channel, store)
             stack.callback(helper.close)

@@ -23,9 +23,11 @@ thread of its own process, as before.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
+import signal
 import socket
 import subprocess
 import sys
@@ -37,7 +39,7 @@ from azaion_shared import memfile
 from azaion_shared.api_client import ApiClientSettings
 from azaion_shared.errors import ApiError, AzaionError
 from azaion_shared.releases import Artifact, ChannelPointer, Release
-from inference.priority import LOWEST_PRIORITY
+from inference.priority import LOWEST_PRIORITY, at_lowest_priority
 from inference.store import Model, ReleaseStore
 
 log = logging.getLogger(__name__)
@@ -107,16 +109,16 @@ class Helper:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             command = [sys.executable, "-m", "inference.fleet_helper", str(theirs.fileno())]
-            self.process = subprocess.Popen(command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                command, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+            )  # its log lines go to the device's standard error
         except OSError as exc:
             ours.close()
             raise HelperGone(f"cannot start the fleet helper process: {exc}") from exc
         finally:
             theirs.close()
-        try:  # it lowers its own priority first thing too; this covers its start-up
+        with contextlib.suppress(OSError):  # it lowers its own priority first thing too; this covers its start-up
             os.setpriority(os.PRIO_PROCESS, self.process.pid, LOWEST_PRIORITY)
-        except OSError:
-            pass
         self._sock = ours
         self.starts += 1
         _send(ours, self.recipe)
@@ -214,8 +216,8 @@ class RemoteStore(ReleaseStore):
 
     def model(self, release: Release, artifact: Artifact) -> Model:
         size, fds = self.helper.call("model", release, artifact)
-        try:
-            plaintext = memfile.read_all(fds[0], size)  # one read, no copy under the GIL
+        try:  # one read (the kernel's copy, without the GIL), at the CPU the frames leave
+            plaintext = at_lowest_priority(lambda: memfile.read_all(fds[0], size))
         finally:
             for fd in fds:
                 os.close(fd)
@@ -292,6 +294,7 @@ def serve(sock: socket.socket) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     os.setpriority(os.PRIO_PROCESS, 0, LOWEST_PRIORITY)  # the CPU the frames leave, from the first instruction
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the device's: it ends, and this process with it
     argv = sys.argv[1:] if argv is None else argv
     with socket.socket(fileno=int(argv[0])) as sock:
         try:

@@ -27,6 +27,11 @@ def available() -> tuple[bool, str]:
     return True, f"onnxruntime {ort.__version__}, providers {', '.join(ort.get_available_providers())}"
 
 
+def gpu_present() -> bool:
+    """Whether the CUDA provider is here (onnxruntime-gpu): a session then runs on the GPU by default."""
+    return "CUDAExecutionProvider" in module().get_available_providers()
+
+
 def open_session(
     model: bytes | str, threads: int = 0, providers: list[str] | None = None, spin: bool = True, optimized: bool = False
 ):
@@ -59,7 +64,7 @@ def optimizing_session(model: bytes) -> tuple[Any, bytes | None]:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.log_severity_level = 3  # not its warning that the optimised graph is for this machine only: it is
-    keep = memfile.AVAILABLE and "CUDAExecutionProvider" not in ort.get_available_providers()
+    keep = memfile.AVAILABLE and not gpu_present()
     if not keep:
         return _session(ort, model, options, ["CPUExecutionProvider"]), None
     with memfile.memory_file("optimized") as (target, fd):

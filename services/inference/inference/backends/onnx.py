@@ -109,26 +109,27 @@ def prepare(release, store, device, options, forced: bool = False):
 
 
 def ready(payload: bytes, options) -> OnnxRuntimeBackend:
-    """A serving session of the model, tried first, with the least work on the caller's priority.
+    """A serving session of the model, tried first, with the least work on the caller's priority, so
+    that a model serving frames meanwhile keeps the CPU.
 
-    From a thread at the lowest CPU priority, so that a model serving frames meanwhile keeps the CPU: a
-    single-threaded session optimises the graph for this CPU and runs it once on a blank image (a model
-    that loads but cannot run is refused here). Then the serving session is opened at the caller's
-    priority, because its worker threads take their creator's and would keep a low one for good; from
-    the optimised graph that is a third of the work (and none of it holds the GIL). A serving session of
-    one thread per run has no worker threads: it is opened, and run twice (a fresh session's first runs
-    take up to half as long again, while its memory arena grows), at the lowest priority. Where the
-    CUDA provider serves, the CPU's graph does not apply: that session is opened as it is and tried too."""
-    optimized = at_lowest_priority(lambda: OnnxRuntimeBackend.tried(payload))
+    On a CPU with one thread per run (two runs at once on two cores) the serving session starts no
+    worker threads, so all of it happens in a thread at the lowest CPU priority: it is opened (the graph
+    optimised for this CPU) and run twice on a blank image (a model that loads but cannot run is refused
+    here; a fresh session's first runs take up to half as long again while its memory arena grows).
+    A session with worker threads must be opened at the caller's priority, because its threads take
+    their creator's and would keep a low one for good: a single-threaded session at the lowest priority
+    first optimises the graph and runs it once, and the serving session opens from that graph, a third
+    of the work (none of it holding the GIL). Where the CUDA provider serves, the CPU's graph does not
+    apply: that session is opened as it is and tried too."""
     runs = options.runs_at_once()
+    threads = run_threads(options.threads, runs)
+    if threads == 1 and not onnxruntime.gpu_present():
+        return at_lowest_priority(
+            lambda: warmed_up(OnnxRuntimeBackend(payload, threads=1, spin=options.spin, runs=runs), times=2)
+        )
+    optimized = at_lowest_priority(lambda: OnnxRuntimeBackend.tried(payload))
     if optimized is not None:
-        threads = run_threads(options.threads, runs)
-
-        def serving() -> OnnxRuntimeBackend:
-            return OnnxRuntimeBackend(optimized, threads=threads, spin=options.spin, optimized=True, runs=runs)
-
-        # a session of one thread per run starts no worker threads: nothing of it keeps a low priority
-        return at_lowest_priority(lambda: warmed_up(serving(), times=2)) if threads == 1 else serving()
+        return OnnxRuntimeBackend(optimized, threads=threads, spin=options.spin, optimized=True, runs=runs)
     backend = OnnxRuntimeBackend(payload, threads=options.threads, spin=options.spin, runs=runs)
     return at_lowest_priority(lambda: warmed_up(backend))
 
