@@ -1,8 +1,9 @@
 """Fleet update on a running device: promote -> first frame of the new release, and the frame gaps of a swap.
 
 The api runs as its own process (`python -m api serve`, local-folder CDN); the device runs in this
-process with the real classes of `python -m inference run` (Channel, ReleaseStore, Updater, Pipeline)
-on a looping video, with the channel polled every BENCH_FLEET_POLL seconds (0.25). Two releases of
+process with the real classes of `python -m inference run` (Channel, ReleaseStore, Updater, Pipeline,
+and the fleet helper process that polls, fetches and decrypts for a running device) on a looping
+video, with the channel polled every BENCH_FLEET_POLL seconds (0.25). Two releases of
 yolo11n (from its yaml: the speed of a trained one, no download) at BENCH_FLEET_IMGSZ (320) and
 batch 1, so that each frame is its own batch and a frame interval is what a viewer sees. A sink
 stamps every frame as it comes out. The bench moves the channel BENCH_FLEET_SWAPS times (4) between
@@ -12,7 +13,7 @@ Measured per swap: the time from `promote` returning to the first frame of the n
 the longest interval between two consecutive frames from `promote` until 1 s after that first
 frame; against the median frame interval of the whole run, and against the longest interval of the
 same run outside every swap (the machine's own jitter: the api and the training server's side, each
-a process of its own, share it).
+a process of its own, share it), observed for BENCH_FLEET_STEADY (5) s after each swap's window.
 Goal (issue 28): the longest gap during a swap <= 1.5 x the median interval, and no longer than the
 longest gap without a swap; judged with the video played as a 25 fps camera delivers it (a device
 follows a camera: it has time between frames, and a swap must not take a frame's slot), and measured

@@ -66,12 +66,35 @@ class Device:
     def tail(self) -> str:
         return self.log.read_text()[-4000:]
 
+    def helpers(self) -> list[int]:
+        """The device's fleet helper processes (its children running ``inference.fleet_helper``)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                command, stat = (entry / "cmdline").read_bytes(), (entry / "stat").read_text()
+            except OSError:  # it ended meanwhile
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if b"inference.fleet_helper" in command and parent == self.process.pid:
+                found.append(int(entry.name))
+        return found
+
     def stop(self) -> dict:
         self.process.send_signal(signal.SIGTERM)
         out, _ = self.process.communicate(timeout=60)
         self.stderr.close()
         assert self.process.returncode == 0, self.tail()
         return json.loads(out.strip().splitlines()[-1])
+
+
+def ended(pid: int) -> bool:
+    """Whether the process ``pid`` is gone (or a zombie waiting to be reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def closed_port() -> int:
@@ -171,6 +194,8 @@ def test_a_device_follows_its_channel_and_refuses_every_attack_of_the_tuf_threat
         device.wait_for("release 2", lambda: any(line["model_version"] == 2 for line in device.lines()))
         beat = device.wait_for("heartbeat of release 2", lambda: admin_devices("2"))[0]
         assert beat["confirmed_at"] and beat["stale"] is None
+        (helper,) = device.helpers()  # polls, heartbeats, downloads and decryption: a process of their own
+        assert os.getpriority(os.PRIO_PROCESS, helper) == 19
 
         kit.rollback()  # a new pointer (a newer targets version) to release 1
         device.wait_for("the rollback", lambda: device.lines()[-1]["model_version"] == 1)
@@ -250,6 +275,10 @@ def test_a_device_follows_its_channel_and_refuses_every_attack_of_the_tuf_threat
     finally:
         summary = device.stop()
 
+    deadline = time.monotonic() + 30  # the helper leaves when the device's end of its socket closes
+    while not ended(helper) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert ended(helper), "the fleet helper outlived its device"
     lines = device.lines()
     assert [line["frame"] for line in lines] == list(range(len(lines)))  # not one frame lost or repeated
     versions = [line["model_version"] for line in lines]
