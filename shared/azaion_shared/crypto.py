@@ -397,6 +397,28 @@ def decrypt_parts(parts: Sequence[bytes | bytearray | memoryview], key: bytes) -
     anonymous memory file (RAM only) that one read turns into bytes, both without the GIL. A 10 MB copy
     holds it for milliseconds, and for much longer in a low-priority thread that the scheduler stops
     while it holds it (measured: up to 15 ms for the frames of a running model)."""
+    if not memfile.AVAILABLE:  # not Linux: gathered in memory, one copy at the end
+        out = bytearray()
+        for buf, n in _decrypted_parts(parts, key)[1]:
+            out += memoryview(buf)[:n]
+        return bytes(out)
+    with memfile.memory_file("plaintext") as (_, fd):
+        size = decrypt_parts_into(parts, key, fd)
+        return memfile.read_all(fd, size)
+
+
+def decrypt_parts_into(parts: Sequence[bytes | bytearray | memoryview], key: bytes, fd: int) -> int:
+    """:func:`decrypt_parts` written to the file ``fd`` (an anonymous memory file: the plaintext stays in
+    RAM, and another process may be handed it without a copy); returns the plaintext's size. Nothing is
+    written unless the container's tag verifies."""
+    size, chunks = _decrypted_parts(parts, key)
+    for buf, n in chunks:
+        memfile.write_all(fd, memoryview(buf)[:n])
+    return size
+
+
+def _decrypted_parts(parts, key: bytes):
+    """(plaintext size, chunks of plaintext) of the parts' concatenation, its tag verified first."""
     views = [memoryview(part).cast("B") for part in parts]
     starts = [0, *accumulate(len(v) for v in views)]
     total = starts[-1]
@@ -416,13 +438,6 @@ def decrypt_parts(parts: Sequence[bytes | bytearray | memoryview], key: bytes) -
 
     enc_key, plaintext_size, iv = _verify_and_keys(view_at, total, key)
     scratch = bytearray(GENTLE_CHUNK + BLOCK)
-    chunks = _decrypt_chunks(view_at, total, enc_key, iv, plaintext_size, lambda: scratch, GENTLE_CHUNK, True)
-    if not memfile.AVAILABLE:  # not Linux: gathered in memory, one copy at the end
-        out = bytearray()
-        for buf, n in chunks:
-            out += memoryview(buf)[:n]
-        return bytes(out)
-    with memfile.memory_file("plaintext") as (_, fd):
-        for buf, n in chunks:
-            memfile.write_all(fd, memoryview(buf)[:n])
-        return memfile.read_all(fd, plaintext_size)  # _decrypt_chunks checked the size
+    return plaintext_size, _decrypt_chunks(  # which checks the size at the end
+        view_at, total, enc_key, iv, plaintext_size, lambda: scratch, GENTLE_CHUNK, True
+    )

@@ -253,11 +253,9 @@ class Work:
             return (moved, self.channel.pointer, self.channel.confirmed_at), []
         if operation == "release":
             return self.channel.release(*args), []
-        if operation == "model":
-            plaintext = self.store.plaintext(*args)
-            fd = os.memfd_create("model", os.MFD_CLOEXEC)
-            memfile.write_all(fd, plaintext)
-            return len(plaintext), [fd]
+        if operation == "model":  # the memory file the plaintext was decrypted into and checked in
+            fd = self.store.plaintext_file(*args)
+            return os.fstat(fd).st_size, [fd]
         if operation == "heartbeat":
             return self.api.heartbeat(*args), []
         raise AzaionError(f"the fleet helper has no operation {operation!r}")

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mmap
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from azaion_shared import memfile
 from azaion_shared.api_client import ApiClient
 from azaion_shared.atomic import atomic_write_bytes
-from azaion_shared.crypto import MAGIC, decrypt_bytes, decrypt_parts, encrypt_bytes
+from azaion_shared.crypto import MAGIC, decrypt_bytes, decrypt_parts, decrypt_parts_into, encrypt_bytes
 from azaion_shared.distribution import big_name, small_name
 from azaion_shared.errors import ChecksumMismatchError, DecryptionError
 from azaion_shared.model_formats import format_of
@@ -68,12 +71,40 @@ class ReleaseStore:
 
     def plaintext(self, release: Release, artifact: Artifact) -> bytes:
         """The plaintext of an artifact, each part from the cache or the api/CDN, every hash checked."""
+        if not memfile.AVAILABLE:
+            plaintext = self._decrypted(release, artifact, lambda parts: decrypt_parts(parts, self.key))
+            self._check(release, artifact, hashlib.sha256(plaintext).hexdigest(), len(plaintext))
+            return plaintext
+        fd = self.plaintext_file(release, artifact)
+        try:
+            return memfile.read_all(fd)
+        finally:
+            os.close(fd)
+
+    def plaintext_file(self, release: Release, artifact: Artifact) -> int:
+        """:meth:`plaintext` in an anonymous memory file, checked there: its descriptor, which the caller
+        closes (a helper process hands it to the device as it is, without a copy). Linux only."""
+        fd = os.memfd_create("plaintext", os.MFD_CLOEXEC)
+        try:
+            size = self._decrypted(release, artifact, lambda parts: decrypt_parts_into(parts, self.key, fd))
+            digest = hashlib.sha256()
+            if size:
+                with mmap.mmap(fd, size, prot=mmap.PROT_READ) as view:  # hashed where it lies
+                    digest.update(view)
+            self._check(release, artifact, digest.hexdigest(), size)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _decrypted(self, release: Release, artifact: Artifact, decrypt):
+        """``decrypt([small, big])`` of the artifact's parts, each from the cache or the api/CDN and checked."""
         folder = self.cache.release_dir(release.version)
         try:
             small = self._small(folder / small_name(artifact.resource), artifact)
             big = self._big(folder / big_name(artifact.resource), artifact)
             expected_total(small, len(big))
-            plaintext = decrypt_parts([small, big], self.key)
+            return decrypt([small, big])
         except ChecksumMismatchError as exc:
             raise ChecksumMismatchError(f"release {release.version}, {artifact.resource}: {exc}") from exc
         except DecryptionError as exc:
@@ -81,13 +112,14 @@ class ReleaseStore:
                 f"release {release.version}, {artifact.resource}: {exc} (is AZAION_MODEL_KEY the key it was "
                 "published with?)"
             ) from exc
-        digest = hashlib.sha256(plaintext).hexdigest()
-        if digest != artifact.plaintext_sha256 or len(plaintext) != artifact.plaintext_size:
+
+    @staticmethod
+    def _check(release: Release, artifact: Artifact, digest: str, size: int) -> None:
+        if digest != artifact.plaintext_sha256 or size != artifact.plaintext_size:
             raise ModelError(
                 f"release {release.version}, {artifact.resource}: the decrypted model is not the one the release "
                 f"signed (SHA-256 {digest[:16]}…, expected {artifact.plaintext_sha256[:16]}…): refused"
             )
-        return plaintext
 
     def _small(self, path: Path, artifact: Artifact) -> bytes:
         if path.is_file():
