@@ -15,6 +15,7 @@ from azaion_shared.cdn import LocalStorage
 from azaion_shared.crypto import generate_key, parse_key
 from azaion_shared.errors import ApiError, SignatureError
 from inference import fleet_helper
+from inference.errors import HelperGone
 from inference.fleet import Channel, start
 from inference.priority import LOWEST_PRIORITY
 from inference.release_cache import ReleaseCache
@@ -88,7 +89,7 @@ def test_errors_arrive_as_raised_and_a_helper_that_died_is_started_again(followe
     helper.process.wait()
     with pytest.raises(ApiError) as lost:  # the updater tries again at its next poll, refusing nothing
         remote.poll()
-    assert isinstance(lost.value, fleet_helper.HelperGone) and "exit status -9" in str(lost.value)
+    assert isinstance(lost.value, HelperGone) and "exit status -9" in str(lost.value)
     assert remote.poll() is None and helper.starts == 2
     process = helper.process
     helper.close()  # the device's end of the socket closes: the helper leaves by itself

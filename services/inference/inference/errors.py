@@ -5,6 +5,12 @@ InferenceError
 ├── OutputError           an output cannot be opened (a window without GUI support, a file, a port)
 └── Stopped               inside the pipeline: another stage failed or the user stopped it (never escapes)
 
+and, under the shared tree's ApiError (the updater tries again at its next poll and refuses no release
+for it)::
+
+ApiError
+└── HelperGone            the fleet helper process ended or cannot be started (started again at the next call)
+
 and two of the shared tree under the names this service has always used, so that what a vendor
 module raises reaches the device's report as it was raised, never translated into a twin:
 
@@ -14,7 +20,7 @@ BackendUnavailable    = azaion_shared.errors.RuntimeUnavailable: the runtime a b
                         installed or finds no device
 """
 
-from azaion_shared.errors import AzaionError, ModelLoadError, RuntimeUnavailable
+from azaion_shared.errors import ApiError, AzaionError, ModelLoadError, RuntimeUnavailable
 
 ModelError = ModelLoadError
 BackendUnavailable = RuntimeUnavailable
@@ -30,6 +36,10 @@ class SourceError(InferenceError):
 
 class OutputError(InferenceError):
     """An output cannot be opened."""
+
+
+class HelperGone(ApiError):
+    """The fleet helper process ended or cannot be started; it is started again at the next call."""
 
 
 class Stopped(InferenceError):

@@ -37,8 +37,9 @@ from pathlib import Path
 
 from azaion_shared import memfile
 from azaion_shared.api_client import ApiClientSettings
-from azaion_shared.errors import ApiError, AzaionError
+from azaion_shared.errors import AzaionError
 from azaion_shared.releases import Artifact, ChannelPointer, Release
+from inference.errors import HelperGone
 from inference.priority import LOWEST_PRIORITY, at_lowest_priority
 from inference.store import Model, ReleaseStore
 
@@ -47,10 +48,6 @@ log = logging.getLogger(__name__)
 AVAILABLE = memfile.AVAILABLE and hasattr(socket, "send_fds") and hasattr(socket, "SOCK_SEQPACKET")
 #: the largest message either side sends (a pointer, a release manifest, an error: a few KiB)
 MESSAGE_BYTES = 1 << 20
-
-
-class HelperGone(ApiError):
-    """The helper process ended or cannot be started; it is started again at the next call."""
 
 
 @dataclass(frozen=True)
