@@ -11,10 +11,16 @@ from contextlib import contextmanager
 AVAILABLE = hasattr(os, "memfd_create")
 
 
+def new(name: str) -> int:
+    """The descriptor of a new, empty anonymous memory file (the caller closes it; not inherited by
+    programs this process starts, though it may be passed to one)."""
+    return os.memfd_create(name, os.MFD_CLOEXEC)
+
+
 @contextmanager
 def memory_file(name: str, data: bytes | bytearray | memoryview = b"") -> Iterator[tuple[str, int]]:
     """An anonymous memory file holding ``data``: its path (``/proc/self/fd/N``) and descriptor."""
-    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    fd = new(name)
     try:
         write_all(fd, data)
         yield f"/proc/self/fd/{fd}", fd

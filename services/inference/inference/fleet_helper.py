@@ -40,8 +40,8 @@ from azaion_shared.api_client import ApiClientSettings
 from azaion_shared.errors import AzaionError
 from azaion_shared.releases import Artifact, ChannelPointer, Release
 from inference.errors import HelperGone
-from inference.priority import LOWEST_PRIORITY, at_lowest_priority
-from inference.store import Model, ReleaseStore
+from inference.priority import LOWEST_PRIORITY
+from inference.store import ReleaseStore
 
 log = logging.getLogger(__name__)
 
@@ -205,20 +205,20 @@ class RemoteChannel:
 
 class RemoteStore(ReleaseStore):
     """A :class:`~inference.store.ReleaseStore` whose parts are fetched, checked and decrypted by the
-    helper; what a backend builds here is kept by this process as before (:meth:`keep`, :meth:`kept`)."""
+    helper (:meth:`model` reads the plaintext at the lowest priority, as it does the store's own); what a
+    backend builds here is kept by this process as before (:meth:`keep`, :meth:`kept`)."""
 
     def __init__(self, helper: Helper, local: ReleaseStore):
         super().__init__(local.key, local.api, local.cache)
         self.helper = helper
 
-    def model(self, release: Release, artifact: Artifact) -> Model:
-        size, fds = self.helper.call("model", release, artifact)
-        try:  # one read (the kernel's copy, without the GIL), at the CPU the frames leave
-            plaintext = at_lowest_priority(lambda: memfile.read_all(fds[0], size))
+    def plaintext(self, release: Release, artifact: Artifact) -> bytes:
+        size, fds = self.helper.call("plaintext", release, artifact)
+        try:  # one read: the kernel's copy, without the GIL
+            return memfile.read_all(fds[0], size)
         finally:
             for fd in fds:
                 os.close(fd)
-        return Model(artifact.resource, artifact.format, plaintext, "published", release.version)
 
 
 def follow(recipe: Recipe, channel, store: ReleaseStore) -> tuple[Helper, RemoteChannel, RemoteStore]:
@@ -250,7 +250,7 @@ class Work:
             return (moved, self.channel.pointer, self.channel.confirmed_at), []
         if operation == "release":
             return self.channel.release(*args), []
-        if operation == "model":  # the memory file the plaintext was decrypted into and checked in
+        if operation == "plaintext":  # the memory file it was decrypted into and checked in
             fd = self.store.plaintext_file(*args)
             return os.fstat(fd).st_size, [fd]
         if operation == "heartbeat":

@@ -71,20 +71,14 @@ class ReleaseStore:
 
     def plaintext(self, release: Release, artifact: Artifact) -> bytes:
         """The plaintext of an artifact, each part from the cache or the api/CDN, every hash checked."""
-        if not memfile.AVAILABLE:
-            plaintext = self._decrypted(release, artifact, lambda parts: decrypt_parts(parts, self.key))
-            self._check(release, artifact, hashlib.sha256(plaintext).hexdigest(), len(plaintext))
-            return plaintext
-        fd = self.plaintext_file(release, artifact)
-        try:
-            return memfile.read_all(fd)
-        finally:
-            os.close(fd)
+        plaintext = self._decrypted(release, artifact, lambda parts: decrypt_parts(parts, self.key))
+        self._check(release, artifact, hashlib.sha256(plaintext).hexdigest(), len(plaintext))
+        return plaintext
 
     def plaintext_file(self, release: Release, artifact: Artifact) -> int:
         """:meth:`plaintext` in an anonymous memory file, checked there: its descriptor, which the caller
         closes (a helper process hands it to the device as it is, without a copy). Linux only."""
-        fd = os.memfd_create("plaintext", os.MFD_CLOEXEC)
+        fd = memfile.new("plaintext")
         try:
             size = self._decrypted(release, artifact, lambda parts: decrypt_parts_into(parts, self.key, fd))
             digest = hashlib.sha256()
